@@ -3,7 +3,8 @@
 // (CPU, CUDA, Vulkan, Metal): each variant ships libraries with their own names, and the addon must be
 // compiled against the exact llama.cpp headers of those libraries (cloned from node-llama-cpp's bundle).
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,6 +41,8 @@ const scopeDir = path.join(path.dirname(nlcDir), '@node-llama-cpp');
 const variants = existsSync(scopeDir)
   ? readdirSync(scopeDir).filter((v) => v === prefix || v.startsWith(`${prefix}-`))
   : [];
+// STEERD_VARIANTS=linux-x64 limits the build (e.g. while iterating on the addon)
+const only = process.env.STEERD_VARIANTS?.split(',').filter(Boolean);
 
 function libName(binsDir, base) {
   // libllama.v0.4.0.so, libllama.cuda.v0.4.0.so, libllama.dylib ...
@@ -50,6 +53,13 @@ function libName(binsDir, base) {
 
 const nodeGyp = path.join(packageDir('node-gyp'), 'bin', 'node-gyp.js');
 const nodeDir = process.env.npm_config_nodedir || path.resolve(path.dirname(process.execPath), '..');
+// rebuild when the addon's sources or the llama.cpp release change
+const sourceHash = createHash('sha256');
+sourceHash.update(release);
+for (const file of ['binding.gyp', ...readdirSync(path.join(root, 'native', 'src')).sort().map((f) => `src/${f}`)]) {
+  sourceHash.update(file).update(readFileSync(path.join(root, 'native', file)));
+}
+const stamp = sourceHash.digest('hex');
 let built = 0;
 for (const variant of variants) {
   const variantRoot = path.join(scopeDir, variant, 'bins');
@@ -59,9 +69,11 @@ for (const variant of variants) {
     const binsDir = path.join(variantRoot, folder);
     const llamaLib = existsSync(binsDir) && readdirSync(binsDir).length ? libName(binsDir, 'llama') : undefined;
     const ggmlLib = llamaLib && libName(binsDir, 'ggml');
-    if (!llamaLib || !ggmlLib) continue;
+    if (!llamaLib || !ggmlLib || (only && !only.includes(folder))) continue;
     const outDir = path.join(root, 'build', 'variants', folder);
-    if (existsSync(path.join(outDir, 'steerd.node')) && !process.env.STEERD_REBUILD) { built++; continue; }
+    const stampFile = path.join(outDir, 'sources.sha256');
+    const upToDate = existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp;
+    if (upToDate && existsSync(path.join(outDir, 'steerd.node')) && !process.env.STEERD_REBUILD) { built++; continue; }
     log(`building for ${folder} against ${binsDir}`);
     execFileSync(process.execPath, [
       nodeGyp, 'rebuild', `--nodedir=${nodeDir}`, `--directory=${path.join(root, 'native')}`, '--jobs=2',
@@ -69,6 +81,7 @@ for (const variant of variants) {
     ], { stdio: ['ignore', 'ignore', 'inherit'] });
     mkdirSync(outDir, { recursive: true });
     copyFileSync(path.join(root, 'native', 'build', 'Release', 'steerd.node'), path.join(outDir, 'steerd.node'));
+    writeFileSync(stampFile, stamp);
     built++;
   }
 }

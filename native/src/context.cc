@@ -1,5 +1,6 @@
 #include "context.h"
 #include <ggml-cpu.h>
+#include <algorithm>
 
 using ThreadpoolNewFn = struct ggml_threadpool * (*)(struct ggml_threadpool_params *);
 using ThreadpoolFreeFn = void (*)(struct ggml_threadpool *);
@@ -25,8 +26,9 @@ ContextWrap::ContextWrap(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Con
   hook_ = std::make_unique<SteeringHook>(llama_model_n_layer(model_), nEmbd_);
   llama_context_params cp = llama_context_default_params();
   cp.n_ctx = p.Get("nCtx").As<Napi::Number>().Uint32Value();
-  // one llama_decode = one micro-batch, so the hook's rows are the slice's rows in order
-  cp.n_batch = nBatch_;
+  // one llama_decode = one micro-batch, so the hook's rows are the slice's rows in order; n_batch also
+  // bounds the outputs llama.cpp reserves, which must cover one per sequence
+  cp.n_batch = std::max(nBatch_, nSeqMax_);
   cp.n_ubatch = nBatch_;
   cp.n_seq_max = nSeqMax_;
   cp.n_threads = threads;

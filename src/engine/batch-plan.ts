@@ -25,7 +25,8 @@ export interface BatchPlan {
   captureTargets: { job: EvaluateJob; layerSlot: number; promptOffset: number }[];
 }
 
-export function planBatch(jobs: readonly Job[], budget: number): BatchPlan | undefined {
+/** `rotation` moves the first decoding sequence each step, so a budget smaller than the crowd starves no one. */
+export function planBatch(jobs: readonly Job[], budget: number, rotation = 0): BatchPlan | undefined {
   const tokens: number[] = [];
   const positions: number[] = [];
   const seqIds: number[] = [];
@@ -55,7 +56,8 @@ export function planBatch(jobs: readonly Job[], budget: number): BatchPlan | und
   };
 
   // decoding sequences first: one token each keeps their inter-token latency steady
-  for (const job of jobs) {
+  for (let k = 0; k < jobs.length; k++) {
+    const job = jobs[(k + rotation) % jobs.length]!;
     if (job.kind !== 'generate' || job.prefilling || job.done || job.aborted) continue;
     if (tokens.length >= budget) break;
     const row = addRow(job, job.lastToken, job.nPast, true);

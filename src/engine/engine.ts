@@ -53,6 +53,7 @@ export class Engine extends EventEmitter<{ step: [StepEvent] }> {
   private readonly textDecoder = new TextDecoder();
   private loop: Promise<void> | undefined;
   private closed = false;
+  private steps = 0;
 
   private constructor(
     readonly info: EngineInfo,
@@ -237,10 +238,10 @@ export class Engine extends EventEmitter<{ step: [StepEvent] }> {
     if (queuedAt >= 0) {
       this.queued.splice(queuedAt, 1);
       job.finishAborted();
-    } else if (!job.inFlight) {
+    } else if (!this.loop) {
       this.reap();
     }
-    // in flight: the loop frees it as soon as the current step returns
+    // while a decode runs the KV cache can't change: the loop frees it as soon as the step returns
   }
 
   private kick(): void {
@@ -278,7 +279,7 @@ export class Engine extends EventEmitter<{ step: [StepEvent] }> {
       this.reap();
       if (this.closed) return;
       this.admit();
-      const plan = planBatch(this.active, this.batchSize);
+      const plan = planBatch(this.active, this.batchSize, this.steps++);
       if (!plan) return;
       for (const span of plan.spans) span.job.inFlight = true;
       let result;
