@@ -16,7 +16,8 @@ static void onLlamaLog(enum ggml_log_level level, const char * text, void *) {
   enum ggml_log_level effective = level == GGML_LOG_LEVEL_CONT ? g_prev_level : level;
   g_prev_level = effective;
   if (effective == GGML_LOG_LEVEL_ERROR) {
-    if (level != GGML_LOG_LEVEL_CONT) g_last_error.clear();
+    // keep every error line since the last clear: the first one usually says why, the last one only that it failed
+    if (level != GGML_LOG_LEVEL_CONT && !g_last_error.empty()) g_last_error += "; ";
     g_last_error += text;
     while (!g_last_error.empty() && (g_last_error.back() == '\n' || g_last_error.back() == ' ')) g_last_error.pop_back();
   }
