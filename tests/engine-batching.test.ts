@@ -55,7 +55,7 @@ async function solo(e: Engine, i: number, interventions: Intervention[]): Promis
 
 beforeAll(async () => {
   modelPath = await testModelPath('tiny');
-  engine = await Engine.load({ modelPath, ctx: 256, parallel: 6, threads: 2, batch: 64 });
+  engine = await Engine.load({ modelPath, ctx: 256, parallel: 6, threads: 1, batch: 64 });
   const s = steerings(engine.info.nEmbd);
   expected = [];
   for (let i = 0; i < s.length; i++) expected.push(await solo(engine, i, s[i]!));
@@ -72,7 +72,7 @@ describe('isolation', () => {
   });
 
   it('still matches when the step budget and micro-batches are smaller than the batch', async () => {
-    const small = await Engine.load({ modelPath, ctx: 256, parallel: 5, threads: 2, batch: 3 });
+    const small = await Engine.load({ modelPath, ctx: 256, parallel: 5, threads: 1, batch: 3 });
     try {
       const s = steerings(small.info.nEmbd);
       const together = await Promise.all(s.map((iv, i) => small.generate(request(small, i, iv)).result));

@@ -32,8 +32,8 @@ describe('model files', () => {
     const quantized = path.join(dir, 'small-q8_0.gguf');
     const { addon } = await loadAddon('cpu');
     await addon.quantizeModel(source, quantized, LLAMA_FTYPE.Q8_0, 2);
-    const original = await Engine.load({ modelPath: source, ctx: 64, parallel: 1, threads: 2 });
-    const q8 = await Engine.load({ modelPath: quantized, ctx: 64, parallel: 1, threads: 2 });
+    const original = await Engine.load({ modelPath: source, ctx: 64, parallel: 1, threads: 1 });
+    const q8 = await Engine.load({ modelPath: quantized, ctx: 64, parallel: 1, threads: 1 });
     try {
       const b = await generate(q8);
       expect(b.completionTokens).toBe(12);
@@ -82,7 +82,7 @@ describe('model files', () => {
   it('loads a model through a symlink-free copy path with spaces', async () => {
     const spaced = path.join(dir, 'a model with spaces.gguf');
     await copyFile(await testModelPath('tiny'), spaced);
-    const engine = await Engine.load({ modelPath: spaced, ctx: 64, parallel: 1 });
+    const engine = await Engine.load({ modelPath: spaced, ctx: 64, parallel: 1, threads: 1 });
     expect(engine.info.modelName).toBe('a model with spaces');
     await engine.close();
   });

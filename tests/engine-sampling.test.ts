@@ -21,7 +21,7 @@ function run(sampling: Partial<SamplingParams>, extra: Partial<GenerateRequest> 
 }
 
 beforeAll(async () => {
-  engine = await Engine.load({ modelPath: await testModelPath('tiny'), ctx: 128, parallel: 4, threads: 2 });
+  engine = await Engine.load({ modelPath: await testModelPath('tiny'), ctx: 128, parallel: 4, threads: 1 });
   prompt = engine.tokenize('Tell me a story about the ocean.');
 });
 afterAll(() => engine?.close());

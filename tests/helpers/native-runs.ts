@@ -13,7 +13,7 @@ export async function openNative(modelPath: string) {
         nCtx: options.nCtx ?? 1024,
         nBatch: options.nBatch ?? 256,
         nSeqMax: options.nSeqMax ?? 4,
-        threads: 2,
+        threads: 1,
         hook: options.hook ?? true,
       });
       contexts.push(ctx);

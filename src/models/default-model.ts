@@ -1,0 +1,29 @@
+/**
+ * The model `npm start` serves when no --model is given, until the project's trained demo model exists: a
+ * small deterministic random-weight Llama, generated on the first start (about a second) rather than shipped.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ensureRandomLlamaModel, type RandomLlamaOptions } from './random-llama.js';
+
+export const DEFAULT_RANDOM_MODEL_FILE = 'steerd-random-small.gguf';
+
+/** ~7.2M parameters, 14 MB in F16 */
+export const DEFAULT_RANDOM_MODEL_OPTIONS: RandomLlamaOptions = {
+  seed: 1,
+  nEmbd: 256,
+  nLayer: 6,
+  nHead: 8,
+  nFf: 768,
+  nCtxTrain: 2048,
+  vocabSize: 4096,
+  dtype: 'f16',
+  name: 'steerd-random-small',
+};
+
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** Returns the path of the default model, generating it (atomically) if it is missing. */
+export async function ensureDefaultModel(dir: string = path.join(REPO_ROOT, 'models', 'random')): Promise<string> {
+  return ensureRandomLlamaModel(path.join(dir, DEFAULT_RANDOM_MODEL_FILE), DEFAULT_RANDOM_MODEL_OPTIONS);
+}
