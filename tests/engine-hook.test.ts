@@ -64,6 +64,21 @@ describe('add intervention', () => {
   });
 });
 
+describe('capture', () => {
+  it('copies the residual rows of every layer, the last one included, whether or not the rows produce logits', async () => {
+    const rows = prompt.map((_, i) => i);
+    const layers = Array.from({ length: nLayer }, (_, l) => ({ layer: l, rows }));
+    const withoutLogits = await decodeRows(native.context(), promptRows(0, prompt).map((r) => ({ ...r, logits: false })), layers);
+    const withLogits = await decodeRows(native.context(), promptRows(0, prompt), layers);
+    for (let l = 0; l < nLayer; l++) {
+      const c = withoutLogits.captures[l]!;
+      expect(c).toHaveLength(prompt.length * nEmbd);
+      for (const r of rows) expect(Math.max(...c.subarray(r * nEmbd, (r + 1) * nEmbd).map(Math.abs))).toBeGreaterThan(0);
+      expect(c).toEqual(withLogits.captures[l]);
+    }
+  });
+});
+
 describe('no steering', () => {
   it('gives logits bit-identical to a context without the hook, even while another sequence is steered', async () => {
     const other = Array.from(native.model.tokenize('The rain fell on the green hill.', true, false));

@@ -55,6 +55,11 @@ class DecodeWorker : public Napi::AsyncWorker {
     std::vector<int32_t> sampleIndexOfRow(n, -1), logitIndexOfRow(n, -1);
     for (size_t i = 0; i < sampleRows_.size(); i++) { wantsOutput[sampleRows_[i]] = 1; sampleIndexOfRow[sampleRows_[i]] = (int32_t) i; }
     for (size_t i = 0; i < logitRows_.size(); i++) { wantsOutput[logitRows_[i]] = 1; logitIndexOfRow[logitRows_[i]] = (int32_t) i; }
+    // the last block keeps only rows that produce logits (inp_out_ids): rows captured there must be outputs
+    const int32_t lastLayer = llama_model_n_layer(context_->model()) - 1;
+    for (const CaptureRequest & c : captures_) {
+      if (c.layer == lastLayer) for (int32_t row : c.rows) wantsOutput[row] = 1;
+    }
     results_.resize(sampleRows_.size());
     logits_.resize(logitRows_.size());
 
