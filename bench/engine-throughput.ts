@@ -48,7 +48,8 @@ async function nodeLlamaCppAlone(threads: number): Promise<number> {
   const llama = await getLlama({ build: 'never', gpu: false });
   const model = await llama.loadModel({ modelPath });
   const context = await model.createContext({ contextSize: 512, threads, batchSize: 512 });
-  const completion = new LlamaCompletion({ contextSequence: context.getSequence() });
+  const sequence = context.getSequence();
+  const completion = new LlamaCompletion({ contextSequence: sequence });
   const speeds: number[] = [];
   for (let run = 0; run <= RUNS; run++) {
     let first = 0;
@@ -62,7 +63,7 @@ async function nodeLlamaCppAlone(threads: number): Promise<number> {
     });
     const elapsed = (performance.now() - first) / 1000;
     if (run > 0) speeds.push((count - 1) / elapsed); // run 0 warms up
-    context.getSequence().clearHistory?.();
+    await sequence.clearHistory();
   }
   await context.dispose();
   await model.dispose();

@@ -8,6 +8,8 @@ export interface ResidualSource {
     readonly nEmbd: number;
     /** the BOS token id; its row is skipped when averaging (see firstContentRow) */
     readonly bos: number;
+    /** the most tokens one capture may hold; longer texts are cut */
+    readonly nCtxPerSequence?: number;
   };
   tokenize(text: string, opts?: { addSpecial?: boolean; parseSpecial?: boolean }): number[];
   /** per requested layer, the residual after block `layer`, tokens.length × nEmbd row-major */
@@ -23,8 +25,11 @@ export function firstContentRow(tokens: readonly number[], bos: number): number 
 }
 
 /** Tokenizes user or calibration text the way steering reads it: BOS if the model wants one, no special-token parsing. */
+/** Tokenizes for a capture, cut to what one sequence holds (a long calibration text on a short context). */
 export function tokenizeForCapture(source: ResidualSource, text: string): number[] {
-  return source.tokenize(text, { addSpecial: true, parseSpecial: false });
+  const tokens = source.tokenize(text, { addSpecial: true, parseSpecial: false });
+  const limit = source.info.nCtxPerSequence;
+  return limit !== undefined && tokens.length > limit ? tokens.slice(0, limit) : tokens;
 }
 
 /** Mean of rows [from, to) of a rows × width matrix, accumulated in float64. */

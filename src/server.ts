@@ -1,0 +1,129 @@
+/**
+ * Entry point: parse the configuration, load the model (and SAE), build the app, listen, and close gracefully
+ * on SIGINT/SIGTERM. A start-up failure prints one line naming the culprit and exits with status 1
+ * (2 for a bad flag), without a stack trace: the person reading it needs the file name, not our call stack.
+ */
+import pino, { type Logger } from 'pino';
+import { buildApp } from './app.js';
+import { ConfigError, helpText, parseConfig, wantsHelp, type Config } from './config.js';
+import { Engine } from './engine/engine.js';
+import { Metrics } from './metrics.js';
+import { ensureDefaultModel } from './models/default-model.js';
+import { loadSae } from './sae/saelens.js';
+import { createServices, type LoadedSae } from './services/create-services.js';
+
+/** Thrown for a failure the user can fix; its message is the whole report. */
+class StartupError extends Error {}
+
+function createLogger(level: Config['logLevel']): Logger {
+  // JSON lines for log collectors; readable colours only when a person watches the terminal
+  if (process.stdout.isTTY) {
+    return pino({ level, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss' } } });
+  }
+  return pino({ level });
+}
+
+async function loadEngine(config: Config, modelPath: string): Promise<Engine> {
+  try {
+    return await Engine.load({
+      modelPath,
+      gpu: config.gpu,
+      gpuLayers: config.gpuLayers,
+      ctx: config.ctx,
+      parallel: config.parallel,
+      threads: config.threads,
+      batch: config.batch,
+      queue: config.queue,
+    });
+  } catch (err) {
+    const message = (err as Error).message;
+    // the engine's own load errors already name the file; anything else gets it added here
+    throw new StartupError(message.includes(modelPath) ? message : `cannot load model ${modelPath}: ${message}`);
+  }
+}
+
+async function loadConfiguredSae(path: string | undefined, engine: Engine): Promise<LoadedSae | null> {
+  if (!path) return null;
+  try {
+    return { path, sae: await loadSae(path, { nEmbd: engine.info.nEmbd, nLayer: engine.info.nLayer }) };
+  } catch (err) {
+    const message = (err as Error).message;
+    throw new StartupError(message.includes(path) ? message : `cannot load SAE ${path}: ${message}`);
+  }
+}
+
+async function start(config: Config, logger: Logger): Promise<void> {
+  const modelPath = config.model ?? (await ensureDefaultModel());
+  logger.info({ model: modelPath, gpu: config.gpu, parallel: config.parallel, ctx: config.ctx }, 'loading model');
+  const engine = await loadEngine(config, modelPath);
+  const { nLayer } = engine.info;
+  if (config.steerLayer !== undefined && config.steerLayer >= nLayer) {
+    await engine.close();
+    throw new StartupError(`--steer-layer ${config.steerLayer} is out of range: ${modelPath} has layers 0..${nLayer - 1}`);
+  }
+
+  let services;
+  try {
+    const sae = await loadConfiguredSae(config.sae, engine);
+    services = await createServices({
+      engine,
+      metrics: new Metrics(),
+      sae,
+      steerLayer: config.steerLayer,
+      warn: (message) => logger.warn(message),
+    });
+  } catch (err) {
+    await engine.close();
+    throw err;
+  }
+
+  const app = await buildApp({ config, engine, services, logger });
+  let closing = false;
+  const shutdown = async (signal: NodeJS.Signals) => {
+    if (closing) {
+      logger.warn({ signal }, 'second signal: exiting without waiting for requests');
+      process.exit(1);
+    }
+    closing = true;
+    logger.info({ signal }, 'closing: finishing in-flight requests');
+    // the HTTP server first, so no request reaches an engine that is shutting down
+    await app.close();
+    await engine.close();
+    logger.info('closed');
+    process.exit(0);
+  };
+  process.on('SIGINT', (s) => void shutdown(s));
+  process.on('SIGTERM', (s) => void shutdown(s));
+
+  await app.listen({ host: config.host, port: config.port });
+  logger.info(
+    { model: engine.info.modelName, n_layer: nLayer, steer_layer: services.model?.steer_layer, sae: config.sae ?? null },
+    'ready',
+  );
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  if (wantsHelp(argv)) {
+    process.stdout.write(helpText());
+    return;
+  }
+  let config: Config;
+  try {
+    config = parseConfig(argv, process.env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`steerd: ${err.message}\n`);
+    process.exit(2);
+  }
+  const logger = createLogger(config.logLevel);
+  try {
+    await start(config, logger);
+  } catch (err) {
+    const known = err instanceof StartupError || (err as NodeJS.ErrnoException).code === 'EADDRINUSE';
+    process.stderr.write(`steerd: ${known ? (err as Error).message : ((err as Error).stack ?? String(err))}\n`);
+    process.exit(1);
+  }
+}
+
+await main();
