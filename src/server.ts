@@ -10,7 +10,8 @@ import { Engine } from './engine/engine.js';
 import { Metrics } from './metrics.js';
 import { ensureDefaultModel } from './models/default-model.js';
 import { loadSae } from './sae/saelens.js';
-import { createServices, type LoadedSae } from './services/create-services.js';
+import { checkModelFile } from './engine/model-file.js';
+import { createServices, type LoadedSae, type Services } from './services/create-services.js';
 
 /** Thrown for a failure the user can fix; its message is the whole report. */
 class StartupError extends Error {}
@@ -52,32 +53,20 @@ async function loadConfiguredSae(path: string | undefined, engine: Engine): Prom
   }
 }
 
+/**
+ * Listens first, so load balancers see /health answer 503 while a large model loads; the model file is
+ * checked before that, so a missing or corrupt file still stops start-up with one line.
+ */
 async function start(config: Config, logger: Logger): Promise<void> {
   const modelPath = config.model ?? (await ensureDefaultModel());
-  logger.info({ model: modelPath, gpu: config.gpu, parallel: config.parallel, ctx: config.ctx }, 'loading model');
-  const engine = await loadEngine(config, modelPath);
-  const { nLayer } = engine.info;
-  if (config.steerLayer !== undefined && config.steerLayer >= nLayer) {
-    await engine.close();
-    throw new StartupError(`--steer-layer ${config.steerLayer} is out of range: ${modelPath} has layers 0..${nLayer - 1}`);
-  }
-
-  let services;
   try {
-    const sae = await loadConfiguredSae(config.sae, engine);
-    services = await createServices({
-      engine,
-      metrics: new Metrics(),
-      sae,
-      steerLayer: config.steerLayer,
-      warn: (message) => logger.warn(message),
-    });
+    await checkModelFile(modelPath);
   } catch (err) {
-    await engine.close();
-    throw err;
+    throw new StartupError((err as Error).message);
   }
-
-  const app = await buildApp({ config, engine, services, logger });
+  const services: Services = { metrics: new Metrics() };
+  const app = await buildApp({ config, services, logger });
+  let engine: Engine | undefined;
   let closing = false;
   const shutdown = async (signal: NodeJS.Signals) => {
     if (closing) {
@@ -88,16 +77,38 @@ async function start(config: Config, logger: Logger): Promise<void> {
     logger.info({ signal }, 'closing: finishing in-flight requests');
     // the HTTP server first, so no request reaches an engine that is shutting down
     await app.close();
-    await engine.close();
+    await engine?.close();
     logger.info('closed');
     process.exit(0);
   };
   process.on('SIGINT', (s) => void shutdown(s));
   process.on('SIGTERM', (s) => void shutdown(s));
-
   await app.listen({ host: config.host, port: config.port });
+
+  logger.info({ model: modelPath, gpu: config.gpu, parallel: config.parallel, ctx: config.ctx }, 'loading model');
+  try {
+    engine = await loadEngine(config, modelPath);
+    const { nLayer } = engine.info;
+    if (config.steerLayer !== undefined && config.steerLayer >= nLayer) {
+      throw new StartupError(`--steer-layer ${config.steerLayer} is out of range: ${modelPath} has layers 0..${nLayer - 1}`);
+    }
+    const sae = await loadConfiguredSae(config.sae, engine);
+    const loaded = await createServices({
+      engine,
+      metrics: services.metrics,
+      sae,
+      steerLayer: config.steerLayer,
+      warn: (message) => logger.warn(message),
+    });
+    services.metrics.observeEngine(engine);
+    Object.assign(services, loaded);
+  } catch (err) {
+    await app.close();
+    await engine?.close();
+    throw err;
+  }
   logger.info(
-    { model: engine.info.modelName, n_layer: nLayer, steer_layer: services.model?.steer_layer, sae: config.sae ?? null },
+    { model: engine.info.modelName, n_layer: engine.info.nLayer, steer_layer: services.model?.steer_layer, sae: config.sae ?? null },
     'ready',
   );
 }
