@@ -70,29 +70,41 @@ async function nodeLlamaCppAlone(threads: number): Promise<number> {
   return median(speeds);
 }
 
-/** aggregate generated tokens/s of `streams` concurrent greedy generations, from each one's first token */
-async function engineRun(engine: Engine, streams: number, steer: (i: number) => Intervention[]): Promise<number> {
-  const speeds: number[] = [];
-  for (let run = 0; run <= RUNS; run++) {
-    const started = performance.now();
-    const results = await Promise.all(
-      Array.from({ length: streams }, (_, i) =>
-        engine.generate({
-          promptTokens: engine.tokenize(PROMPT),
-          maxTokens: TOKENS,
-          stop: [],
-          sampling: { ...DEFAULT_SAMPLING, temperature: 0 },
-          interventions: steer(i),
-          logprobs: false,
-          topLogprobs: 0,
-        }).result,
-      ),
-    );
-    const firstToken = Math.max(...results.map((r) => r.timeToFirstTokenMs)) + started;
-    const generated = results.reduce((sum, r) => sum + r.completionTokens - 1, 0);
-    if (run > 0) speeds.push(generated / ((performance.now() - firstToken) / 1000));
+/** aggregate generated tokens/s of `streams` concurrent greedy generations, from the last first token on */
+async function engineOnce(engine: Engine, streams: number, steer: (i: number) => Intervention[]): Promise<number> {
+  const started = performance.now();
+  const results = await Promise.all(
+    Array.from({ length: streams }, (_, i) =>
+      engine.generate({
+        promptTokens: engine.tokenize(PROMPT),
+        maxTokens: TOKENS,
+        stop: [],
+        sampling: { ...DEFAULT_SAMPLING, temperature: 0 },
+        interventions: steer(i),
+        logprobs: false,
+        topLogprobs: 0,
+      }).result,
+    ),
+  );
+  const firstToken = Math.max(...results.map((r) => r.timeToFirstTokenMs)) + started;
+  const generated = results.reduce((sum, r) => sum + r.completionTokens - 1, 0);
+  return generated / ((performance.now() - firstToken) / 1000);
+}
+
+/** plain and steered runs alternate, so drift in the machine's speed hits both alike */
+async function engineCompare(
+  engine: Engine,
+  streams: number,
+  steer: (i: number) => Intervention[],
+): Promise<{ plain: number; steered: number }> {
+  await engineOnce(engine, streams, () => []); // warm-up
+  const plain: number[] = [];
+  const steered: number[] = [];
+  for (let run = 0; run < RUNS; run++) {
+    plain.push(await engineOnce(engine, streams, () => []));
+    steered.push(await engineOnce(engine, streams, steer));
   }
-  return median(speeds);
+  return { plain: median(plain), steered: median(steered) };
 }
 
 const t0 = performance.now();
@@ -107,13 +119,12 @@ for (const threads of args.threads.split(',').map(Number)) {
   const engine = await Engine.load({ modelPath, ctx: 512, parallel: 8, threads, gpu: 'cpu' });
   const layer = Math.floor(engine.info.nLayer / 2);
   const n = engine.info.nEmbd;
-  const plain = await engineRun(engine, 1, () => []);
-  const steered = await engineRun(engine, 1, () => [{ kind: 'add', layer, applyTo: 'all', vector: vector(n, 1, 0.5) }]);
-  const plain8 = await engineRun(engine, 8, () => []);
-  const steered8 = await engineRun(engine, 8, (i) => [{ kind: 'add', layer, applyTo: 'all', vector: vector(n, i + 2, 0.5) }]);
+  const one = await engineCompare(engine, 1, () => [{ kind: 'add', layer, applyTo: 'all', vector: vector(n, 1, 0.5) }]);
+  const eight = await engineCompare(engine, 8, (i) => [{ kind: 'add', layer, applyTo: 'all', vector: vector(n, i + 2, 0.5) }]);
   await engine.close();
   const f = (x: number) => x.toFixed(1);
-  rows.push([threads, f(alone), f(plain), f(steered), (steered / plain).toFixed(3), (plain / alone).toFixed(3), f(plain8), f(steered8), (steered8 / plain8).toFixed(3)]);
+  rows.push([threads, f(alone), f(one.plain), f(one.steered), (one.steered / one.plain).toFixed(3), (one.plain / alone).toFixed(3),
+    f(eight.plain), f(eight.steered), (eight.steered / eight.plain).toFixed(3)]);
 }
 console.log(table(
   ['threads', 'node-llama-cpp', 'engine', 'engine steered', 'steered/plain', 'engine/nlc', '8 streams', '8 streams, 8 steerings', 'steered/plain (8)'],

@@ -15,7 +15,9 @@
         "src/context.cc",
         "src/decode-worker.cc",
         "src/steering-hook.cc",
-        "src/sampler.cc"
+        "src/sampler.cc",
+        "src/trainer.cc",
+        "src/gguf-edit.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

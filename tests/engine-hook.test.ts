@@ -64,6 +64,23 @@ describe('add intervention', () => {
   });
 });
 
+describe('per-position add (evaluation patches)', () => {
+  it('adds a different vector at each position, from firstPosition on', async () => {
+    const rows = prompt.map((_, i) => i);
+    const before = await decodeRows(native.context(), promptRows(0, prompt), [{ layer: 1, rows }]);
+    const vectors = seededVector(nEmbd * 3, 77, 1);
+    const ctx = native.context();
+    ctx.setInterventions(0, [{ kind: 'add-positions', layer: 1, applyTo: 0, vectors, firstPosition: 2 }]);
+    const after = await decodeRows(ctx, promptRows(0, prompt), [{ layer: 1, rows }]);
+    for (const r of rows) {
+      for (let j = 0; j < nEmbd; j += 7) {
+        const added = r >= 2 && r < 5 ? vectors[(r - 2) * nEmbd + j]! : 0;
+        expect(after.captures[0]![r * nEmbd + j]).toBeCloseTo(before.captures[0]![r * nEmbd + j]! + added, 5);
+      }
+    }
+  });
+});
+
 describe('capture', () => {
   it('copies the residual rows of every layer, the last one included, whether or not the rows produce logits', async () => {
     const rows = prompt.map((_, i) => i);

@@ -18,6 +18,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->modelCtor = Napi::Persistent(ModelWrap::Define(env));
   data->contextCtor = Napi::Persistent(DefineContext(env));
   data->samplerCtor = Napi::Persistent(SamplerWrap::Define(env));
+  data->trainerCtor = Napi::Persistent(DefineTrainer(env));
   env.SetInstanceData<AddonData>(data);
   exports.Set("loadBackends", Napi::Function::New(env, JsLoadBackends));
   exports.Set("setLogLevel", Napi::Function::New(env, JsSetLogLevel));
@@ -26,6 +27,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("quantizeModel", Napi::Function::New(env, JsQuantizeModel));
   exports.Set("createContext", Napi::Function::New(env, JsCreateContext));
   exports.Set("createSampler", Napi::Function::New(env, JsCreateSampler));
+  exports.Set("createTrainer", Napi::Function::New(env, JsCreateTrainer));
+  exports.Set("setGgufStrings", Napi::Function::New(env, JsSetGgufStrings));
   return exports;
 }
 

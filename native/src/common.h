@@ -10,6 +10,7 @@ struct AddonData {
   Napi::FunctionReference modelCtor;
   Napi::FunctionReference contextCtor;
   Napi::FunctionReference samplerCtor;
+  Napi::FunctionReference trainerCtor;
 };
 
 // log.cc
@@ -42,6 +43,13 @@ Napi::Value JsQuantizeModel(const Napi::CallbackInfo & info);
 // context.cc
 Napi::Function DefineContext(Napi::Env env);
 Napi::Value JsCreateContext(const Napi::CallbackInfo & info);
+
+// gguf-edit.cc
+Napi::Value JsSetGgufStrings(const Napi::CallbackInfo & info);
+
+// trainer.cc
+Napi::Function DefineTrainer(Napi::Env env);
+Napi::Value JsCreateTrainer(const Napi::CallbackInfo & info);
 
 // sampler.cc
 class SamplerWrap : public Napi::ObjectWrap<SamplerWrap> {

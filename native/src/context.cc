@@ -108,9 +108,14 @@ Napi::Value ContextWrap::SetInterventions(const Napi::CallbackInfo & info) {
     Intervention iv;
     iv.layer = o.Get("layer").As<Napi::Number>().Int32Value();
     iv.applyTo = (ApplyTo) o.Get("applyTo").As<Napi::Number>().Int32Value();
-    if (o.Get("kind").As<Napi::String>().Utf8Value() == "add") {
+    const std::string kind = o.Get("kind").As<Napi::String>().Utf8Value();
+    if (kind == "add") {
       iv.kind = Intervention::ADD;
       iv.vector = copyFloats(o.Get("vector"));
+    } else if (kind == "add-positions") {
+      iv.kind = Intervention::ADD_POSITIONS;
+      iv.vector = copyFloats(o.Get("vectors"));
+      iv.firstPosition = o.Get("firstPosition").As<Napi::Number>().Int32Value();
     } else {
       iv.kind = Intervention::CLAMP;
       iv.encoder = copyFloats(o.Get("encoder"));

@@ -64,7 +64,7 @@ class DecodeWorker : public Napi::AsyncWorker {
     logits_.resize(logitRows_.size());
 
     SteeringHook * hook = context_->hook();
-    hook->beginDecode(seqIds_.data(), generated_.data(), n, &captures_);
+    hook->beginDecode(seqIds_.data(), positions_.data(), generated_.data(), n, &captures_);
     llama_batch & b = context_->batch();
     const int32_t step = context_->nBatch();
     for (int32_t start = 0; start < n; start += step) {

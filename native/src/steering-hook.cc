@@ -15,9 +15,10 @@ void SteeringHook::clear(int32_t seq) {
   bySeq_.erase(seq);
 }
 
-void SteeringHook::beginDecode(const int32_t * seqIds, const uint8_t * generated, int32_t nTokens,
-                               std::vector<CaptureRequest> * captures) {
+void SteeringHook::beginDecode(const int32_t * seqIds, const int32_t * positions, const uint8_t * generated,
+                               int32_t nTokens, std::vector<CaptureRequest> * captures) {
   seqIds_ = seqIds;
+  positions_ = positions;
   generated_ = generated;
   captures_ = captures;
   layerWanted_.assign(nLayer_, 0);
@@ -113,6 +114,11 @@ void SteeringHook::editRows(float * data, size_t rowStride, int32_t nRows, int32
         if (iv.applyTo != APPLY_ALL && (iv.applyTo == APPLY_GENERATION) != generated) continue;
         if (iv.kind == Intervention::ADD) {
           const float * v = iv.vector.data();
+          for (int32_t j = 0; j < nEmbd_; j++) x[j] += v[j];
+        } else if (iv.kind == Intervention::ADD_POSITIONS) {
+          const int64_t at = (int64_t) positions_[row] - iv.firstPosition;
+          if (at < 0 || (at + 1) * nEmbd_ > (int64_t) iv.vector.size()) continue;
+          const float * v = iv.vector.data() + at * nEmbd_;
           for (int32_t j = 0; j < nEmbd_; j++) x[j] += v[j];
         } else {
           double pre = iv.bias;

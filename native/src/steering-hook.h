@@ -11,10 +11,12 @@
 enum ApplyTo : int32_t { APPLY_ALL = 0, APPLY_PROMPT = 1, APPLY_GENERATION = 2 };
 
 struct Intervention {
-  enum Kind { ADD, CLAMP } kind = ADD;
+  // ADD_POSITIONS adds a different vector at each position (e.g. an SAE's reconstruction error, for evaluation)
+  enum Kind { ADD, CLAMP, ADD_POSITIONS } kind = ADD;
   int32_t layer = 0;
   ApplyTo applyTo = APPLY_ALL;
-  std::vector<float> vector;   // ADD: added as is
+  std::vector<float> vector;   // ADD: added as is; ADD_POSITIONS: n × n_embd, row i at position firstPosition + i
+  int32_t firstPosition = 0;
   std::vector<float> encoder;  // CLAMP: a = act(encoder·x + bias); x += (value - a)·decoder
   std::vector<float> decoder;
   float bias = 0, threshold = 0, value = 0;
@@ -36,7 +38,7 @@ class SteeringHook {
   void clear(int32_t seq);
 
   // decode worker: describe the whole batch, then each llama_decode slice
-  void beginDecode(const int32_t * seqIds, const uint8_t * generated, int32_t nTokens,
+  void beginDecode(const int32_t * seqIds, const int32_t * positions, const uint8_t * generated, int32_t nTokens,
                    std::vector<CaptureRequest> * captures);
   void beginSlice(int32_t start, int32_t count, std::vector<int32_t> outputRows);
   void endDecode();
@@ -56,6 +58,7 @@ class SteeringHook {
   bool active_ = false;
   std::vector<uint8_t> layerWanted_;
   const int32_t * seqIds_ = nullptr;
+  const int32_t * positions_ = nullptr;
   const uint8_t * generated_ = nullptr;
   std::vector<std::shared_ptr<const InterventionList>> rowLists_;  // per batch row, null when none
   std::vector<CaptureRequest> * captures_ = nullptr;

@@ -36,7 +36,14 @@ export function toNativeInterventions(
       checkVector(iv.vector, shape.nEmbd, `${where}.vector`);
       return { kind: 'add', layer: iv.layer, applyTo, vector: iv.vector };
     }
-    expect(iv.kind === 'clamp', `Expected ${where}.kind add|clamp`);
+    if (iv.kind === 'add-positions') {
+      expect(iv.vectors instanceof Float32Array && iv.vectors.length > 0 && iv.vectors.length % shape.nEmbd === 0,
+        `Expected ${where}.vectors to hold whole rows of ${shape.nEmbd} floats`);
+      for (let j = 0; j < iv.vectors.length; j++) expect(Number.isFinite(iv.vectors[j]), `Expected finite numbers in ${where}.vectors`);
+      expect(Number.isInteger(iv.firstPosition) && iv.firstPosition >= 0, `Expected ${where}.firstPosition >= 0`);
+      return { kind: 'add-positions', layer: iv.layer, applyTo, vectors: iv.vectors, firstPosition: iv.firstPosition };
+    }
+    expect(iv.kind === 'clamp', `Expected ${where}.kind add|clamp|add-positions`);
     checkVector(iv.encoder, shape.nEmbd, `${where}.encoder`);
     checkVector(iv.decoder, shape.nEmbd, `${where}.decoder`);
     for (const key of ['bias', 'threshold', 'value'] as const) {

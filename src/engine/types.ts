@@ -26,7 +26,19 @@ export interface ClampIntervention {
   value: number;
 }
 
-export type Intervention = AddIntervention | ClampIntervention;
+/**
+ * Adds row i of `vectors` at position firstPosition + i. For evaluation rather than steering: e.g. patching in
+ * an SAE's reconstruction (x + (x̂ − x)) to measure the loss it recovers.
+ */
+export interface PositionalAddIntervention {
+  kind: 'add-positions';
+  layer: number;
+  applyTo: ApplyTo;
+  vectors: Float32Array;
+  firstPosition: number;
+}
+
+export type Intervention = AddIntervention | ClampIntervention | PositionalAddIntervention;
 
 export interface SamplingParams {
   /** 0 = greedy */

@@ -62,7 +62,16 @@ export interface NativeClampIntervention {
   value: number;
 }
 
-export type NativeIntervention = NativeAddIntervention | NativeClampIntervention;
+/** Adds row i of `vectors` at position firstPosition + i (evaluation: e.g. replacing the residual by an SAE's reconstruction). */
+export interface NativePositionalAddIntervention {
+  kind: 'add-positions';
+  layer: number;
+  applyTo: NativeApplyTo;
+  vectors: Float32Array; // n × n_embd
+  firstPosition: number;
+}
+
+export type NativeIntervention = NativeAddIntervention | NativeClampIntervention | NativePositionalAddIntervention;
 
 export interface NativeSamplerParams {
   /** 0 = greedy */
@@ -139,6 +148,38 @@ export interface NativeSampler {
   dispose(): void;
 }
 
+export interface NativeTrainerParams {
+  /** tokens per training window (and per optimizer step) */
+  nCtx: number;
+  threads: number;
+  /** AdamW learning rate: linear warm-up to lr, then cosine decay to lrMin at totalSteps */
+  lr: number;
+  lrMin: number;
+  warmupSteps: number;
+  totalSteps: number;
+  weightDecay: number;
+}
+
+export interface NativeTrainerProgress {
+  trainBatches: number;
+  trainTotal: number;
+  evalBatches: number;
+  evalTotal: number;
+  step: number;
+  lr: number;
+}
+
+export interface NativeTrainer {
+  /**
+   * One pass over `windows` (ndata × (nCtx + 1) tokens; each window trains next-token prediction on its nCtx
+   * positions), training on the first nTrain windows and evaluating on the rest.
+   */
+  epoch(windows: Int32Array, nTrain: number): Promise<{ trainLoss: number; trainAccuracy: number; evalLoss: number | null }>;
+  progress(): NativeTrainerProgress;
+  save(path: string): void;
+  dispose(): void;
+}
+
 interface AddonExports {
   loadBackends(binsDir: string): void;
   setLogLevel(level: number): void;
@@ -147,6 +188,10 @@ interface AddonExports {
   createContext(model: NativeModel, params: NativeContextParams): NativeContext;
   createSampler(model: NativeModel, params: NativeSamplerParams): NativeSampler;
   quantizeModel(input: string, output: string, ftype: number, threads: number): Promise<void>;
+  /** the model must be loaded with useMmap false (its weights are written) */
+  createTrainer(model: NativeModel, params: NativeTrainerParams): NativeTrainer;
+  /** copies a GGUF file with string metadata keys set (synchronous; reads the whole file) */
+  setGgufStrings(input: string, output: string, entries: Record<string, string>): void;
 }
 
 let loaded: { addon: AddonExports; binaries: LlamaBinaries } | undefined;
