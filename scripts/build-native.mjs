@@ -76,7 +76,7 @@ for (const variant of variants) {
     if (upToDate && existsSync(path.join(outDir, 'steerd.node')) && !process.env.STEERD_REBUILD) { built++; continue; }
     log(`building for ${folder} against ${binsDir}`);
     execFileSync(process.execPath, [
-      nodeGyp, 'rebuild', `--nodedir=${nodeDir}`, `--directory=${path.join(root, 'native')}`, '--jobs=2',
+      nodeGyp, 'rebuild', '--loglevel=warn', `--nodedir=${nodeDir}`, `--directory=${path.join(root, 'native')}`, '--jobs=2',
       '--', `-Dllama_src=${llamaSrc}`, `-Dbins_dir=${binsDir}`, `-Dllama_lib=${llamaLib}`, `-Dggml_lib=${ggmlLib}`,
     ], { stdio: ['ignore', 'ignore', 'inherit'] });
     mkdirSync(outDir, { recursive: true });
