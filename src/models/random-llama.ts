@@ -13,18 +13,10 @@ import { existsSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { GgmlTensorType, gguf, writeGguf, type GgufTensorSpec, type GgufValue } from '../gguf/gguf-writer.js';
-import { SPM_FIRST_BYTE_TOKEN_ID, buildSpmVocab } from './spm-vocab.js';
+import { SPM_FIRST_BYTE_TOKEN_ID, buildSpmVocab, type SpmVocab } from './spm-vocab.js';
 
-export interface RandomLlamaOptions {
+export interface RandomLlamaOptions extends LlamaShape {
   seed: number;
-  nEmbd: number;
-  nLayer: number;
-  nHead: number;
-  /** defaults to nHead (no grouped-query attention) */
-  nHeadKv?: number;
-  nFf: number;
-  nCtxTrain: number;
-  vocabSize: number;
   /** type of the weight matrices (token_embd and output included); norm weights are always F32 */
   dtype: 'f32' | 'f16';
   name?: string;
@@ -122,7 +114,7 @@ function rotl(x: number, k: number): number {
 const CHUNK_ELEMENTS = 1 << 20;
 
 /** Lazily generates the rows of a mean + N(0, std²) tensor, chunk by chunk. */
-function* normalRows(seed: number, name: string, rowLength: number, rows: number, std: number, mean = 0): Generator<Float32Array> {
+export function* normalRows(seed: number, name: string, rowLength: number, rows: number, std: number, mean = 0): Generator<Float32Array> {
   const rng = new NormalRng(seed, name);
   const rowsPerChunk = Math.max(1, Math.min(rows, Math.floor(CHUNK_ELEMENTS / rowLength)));
   const chunk = new Float32Array(rowsPerChunk * rowLength);
@@ -165,66 +157,121 @@ function outputHeadData(seed: number, nEmbd: number, nVocab: number): () => Iter
   };
 }
 
-// --- model layout ----------------------------------------------------------------------------------------
+// --- model layout (shared with the forge's trainable models) ------------------------------------------
 
-function validate(o: RandomLlamaOptions): { nHeadKv: number; headDim: number } {
+/** The hyperparameters llama.cpp's "llama" architecture reads from a GGUF. */
+export interface LlamaShape {
+  nEmbd: number;
+  nLayer: number;
+  nHead: number;
+  /** defaults to nHead (no grouped-query attention) */
+  nHeadKv?: number;
+  nFf: number;
+  nCtxTrain: number;
+  vocabSize: number;
+}
+
+/** What a tensor is for, so each model family can choose its own initialisation per role. */
+export type LlamaTensorRole =
+  | 'token_embd'
+  | 'attn_norm'
+  | 'attn_q'
+  | 'attn_k'
+  | 'attn_v'
+  | 'attn_output'
+  | 'ffn_norm'
+  | 'ffn_gate'
+  | 'ffn_up'
+  | 'ffn_down'
+  | 'output_norm'
+  | 'output';
+
+export interface LlamaTensorSlot {
+  name: string;
+  role: LlamaTensorRole;
+  /** ggml order: shape[0] is the row length, which for a matrix is its fan-in (the input width) */
+  shape: number[];
+}
+
+/** Checks the shape; `owner` prefixes the error messages. */
+export function validateLlamaShape(o: LlamaShape, owner = 'random llama'): { nHeadKv: number; headDim: number } {
   const positive = ['nEmbd', 'nLayer', 'nHead', 'nFf', 'nCtxTrain', 'vocabSize'] as const;
   for (const key of positive) {
-    if (!Number.isInteger(o[key]) || o[key] <= 0) throw new Error(`random llama: ${key} must be a positive integer`);
+    if (!Number.isInteger(o[key]) || o[key] <= 0) throw new Error(`${owner}: ${key} must be a positive integer`);
   }
   const nHeadKv = o.nHeadKv ?? o.nHead;
-  if (o.nEmbd % o.nHead !== 0) throw new Error('random llama: nEmbd must be a multiple of nHead');
+  if (o.nEmbd % o.nHead !== 0) throw new Error(`${owner}: nEmbd must be a multiple of nHead`);
   if (!Number.isInteger(nHeadKv) || nHeadKv <= 0 || o.nHead % nHeadKv !== 0) {
-    throw new Error('random llama: nHead must be a multiple of nHeadKv');
+    throw new Error(`${owner}: nHead must be a multiple of nHeadKv`);
   }
   const headDim = o.nEmbd / o.nHead;
-  if (headDim % 2 !== 0) throw new Error('random llama: the head dimension must be even (RoPE rotates pairs)');
+  if (headDim % 2 !== 0) throw new Error(`${owner}: the head dimension must be even (RoPE rotates pairs)`);
   return { nHeadKv, headDim };
 }
 
-function buildTensors(o: RandomLlamaOptions, nEmbdKv: number): GgufTensorSpec[] {
-  const matrixType = o.dtype === 'f16' ? GgmlTensorType.F16 : GgmlTensorType.F32;
-  const tensors: GgufTensorSpec[] = [];
-  const matrix = (name: string, rowLength: number, rows: number, std: number): void => {
-    tensors.push({ name, shape: [rowLength, rows], type: matrixType, data: () => normalRows(o.seed, name, rowLength, rows, std) });
-  };
-  // RMSNorm gains near 1: small noise makes layers distinguishable without changing the scale
-  const norm = (name: string): void => {
-    tensors.push({ name, shape: [o.nEmbd], type: GgmlTensorType.F32, data: () => normalRows(o.seed, name, o.nEmbd, 1, 0.02, 1) });
-  };
-  const inverseSqrt = (fanIn: number): number => 1 / Math.sqrt(fanIn);
-
-  matrix('token_embd.weight', o.nEmbd, o.vocabSize, 1);
+/** Every tensor of the model, in file order, with the names llama.cpp's llama loader looks up. */
+export function llamaTensorLayout(o: LlamaShape): LlamaTensorSlot[] {
+  const { nHeadKv, headDim } = validateLlamaShape(o);
+  const nEmbdKv = headDim * nHeadKv;
+  const slots: LlamaTensorSlot[] = [{ name: 'token_embd.weight', role: 'token_embd', shape: [o.nEmbd, o.vocabSize] }];
   for (let layer = 0; layer < o.nLayer; layer++) {
-    const block = `blk.${layer}`;
-    norm(`${block}.attn_norm.weight`);
-    matrix(`${block}.attn_q.weight`, o.nEmbd, o.nEmbd, inverseSqrt(o.nEmbd));
-    matrix(`${block}.attn_k.weight`, o.nEmbd, nEmbdKv, inverseSqrt(o.nEmbd));
-    matrix(`${block}.attn_v.weight`, o.nEmbd, nEmbdKv, inverseSqrt(o.nEmbd));
-    matrix(`${block}.attn_output.weight`, o.nEmbd, o.nEmbd, inverseSqrt(o.nEmbd));
-    norm(`${block}.ffn_norm.weight`);
-    matrix(`${block}.ffn_gate.weight`, o.nEmbd, o.nFf, inverseSqrt(o.nEmbd));
-    matrix(`${block}.ffn_up.weight`, o.nEmbd, o.nFf, inverseSqrt(o.nEmbd));
-    matrix(`${block}.ffn_down.weight`, o.nFf, o.nEmbd, inverseSqrt(o.nFf));
+    const slot = (role: LlamaTensorRole, shape: number[]): void => {
+      slots.push({ name: `blk.${layer}.${role}.weight`, role, shape });
+    };
+    slot('attn_norm', [o.nEmbd]);
+    slot('attn_q', [o.nEmbd, o.nEmbd]);
+    slot('attn_k', [o.nEmbd, nEmbdKv]);
+    slot('attn_v', [o.nEmbd, nEmbdKv]);
+    slot('attn_output', [o.nEmbd, o.nEmbd]);
+    slot('ffn_norm', [o.nEmbd]);
+    slot('ffn_gate', [o.nEmbd, o.nFf]);
+    slot('ffn_up', [o.nEmbd, o.nFf]);
+    slot('ffn_down', [o.nFf, o.nEmbd]);
   }
-  norm('output_norm.weight');
-  tensors.push({
-    name: 'output.weight',
-    shape: [o.nEmbd, o.vocabSize],
-    type: matrixType,
-    data: outputHeadData(o.seed, o.nEmbd, o.vocabSize),
-  });
-  return tensors;
+  slots.push({ name: 'output_norm.weight', role: 'output_norm', shape: [o.nEmbd] });
+  slots.push({ name: 'output.weight', role: 'output', shape: [o.nEmbd, o.vocabSize] });
+  return slots;
 }
 
-function buildMetadata(o: RandomLlamaOptions, nHeadKv: number, headDim: number): Map<string, GgufValue> {
-  const vocab = buildSpmVocab(o.vocabSize);
-  const name = o.name ?? `steerd-random-llama-${o.nEmbd}x${o.nLayer}-seed${o.seed}`;
+function buildTensors(o: RandomLlamaOptions): GgufTensorSpec[] {
+  const matrixType = o.dtype === 'f16' ? GgmlTensorType.F16 : GgmlTensorType.F32;
+  return llamaTensorLayout(o).map(({ name, role, shape }): GgufTensorSpec => {
+    const [rowLength, rows = 1] = shape as [number, number?];
+    switch (role) {
+      case 'attn_norm':
+      case 'ffn_norm':
+      case 'output_norm':
+        // RMSNorm gains near 1: small noise makes layers distinguishable without changing the scale
+        return { name, shape, type: GgmlTensorType.F32, data: () => normalRows(o.seed, name, rowLength, 1, 0.02, 1) };
+      case 'token_embd':
+        return { name, shape, type: matrixType, data: () => normalRows(o.seed, name, rowLength, rows, 1) };
+      case 'output':
+        return { name, shape, type: matrixType, data: outputHeadData(o.seed, o.nEmbd, o.vocabSize) };
+      default:
+        // N(0, 1/fan_in): each projection keeps the RMS of its input
+        return { name, shape, type: matrixType, data: () => normalRows(o.seed, name, rowLength, rows, 1 / Math.sqrt(rowLength)) };
+    }
+  });
+}
+
+export interface LlamaMetadataOptions {
+  name: string;
+  /** llama_ftype: ALL_F32 = 0, MOSTLY_F16 = 1 */
+  fileType: 0 | 1;
+  vocab: SpmVocab;
+  chatTemplate: string;
+}
+
+/** The GGUF key-value pairs of a Llama model with an SPM ("llama") tokenizer. */
+export function llamaMetadata(o: LlamaShape, m: LlamaMetadataOptions): Map<string, GgufValue> {
+  const { nHeadKv, headDim } = validateLlamaShape(o);
+  const { vocab } = m;
+  if (vocab.tokens.length !== o.vocabSize) throw new Error(`llama metadata: the vocabulary has ${vocab.tokens.length} tokens, not ${o.vocabSize}`);
   return new Map<string, GgufValue>([
     ['general.architecture', gguf.str('llama')],
-    ['general.name', gguf.str(name)],
+    ['general.name', gguf.str(m.name)],
     ['general.alignment', gguf.u32(32)],
-    ['general.file_type', gguf.u32(o.dtype === 'f16' ? 1 : 0)], // llama_ftype: ALL_F32 = 0, MOSTLY_F16 = 1
+    ['general.file_type', gguf.u32(m.fileType)],
     ['llama.context_length', gguf.u32(o.nCtxTrain)],
     ['llama.embedding_length', gguf.u32(o.nEmbd)],
     ['llama.block_count', gguf.u32(o.nLayer)],
@@ -246,12 +293,21 @@ function buildMetadata(o: RandomLlamaOptions, nHeadKv: number, headDim: number):
     ['tokenizer.ggml.add_bos_token', gguf.bool(true)],
     ['tokenizer.ggml.add_eos_token', gguf.bool(false)],
     ['tokenizer.ggml.add_space_prefix', gguf.bool(true)],
-    ['tokenizer.chat_template', gguf.str(CHATML_TEMPLATE)],
+    ['tokenizer.chat_template', gguf.str(m.chatTemplate)],
   ]);
 }
 
-export function randomLlamaParamCount(o: RandomLlamaOptions): number {
-  const { nHeadKv, headDim } = validate(o);
+function buildMetadata(o: RandomLlamaOptions): Map<string, GgufValue> {
+  return llamaMetadata(o, {
+    name: o.name ?? `steerd-random-llama-${o.nEmbd}x${o.nLayer}-seed${o.seed}`,
+    fileType: o.dtype === 'f16' ? 1 : 0,
+    vocab: buildSpmVocab(o.vocabSize),
+    chatTemplate: CHATML_TEMPLATE,
+  });
+}
+
+export function randomLlamaParamCount(o: LlamaShape): number {
+  const { nHeadKv, headDim } = validateLlamaShape(o);
   const nEmbdKv = headDim * nHeadKv;
   const perLayer = 2 * o.nEmbd + 2 * o.nEmbd * o.nEmbd + 2 * o.nEmbd * nEmbdKv + 3 * o.nEmbd * o.nFf;
   return 2 * o.vocabSize * o.nEmbd + o.nEmbd + o.nLayer * perLayer;
@@ -260,9 +316,8 @@ export function randomLlamaParamCount(o: RandomLlamaOptions): number {
 /** Writes the model to `filePath` (not atomically: see ensureRandomLlamaModel). */
 export async function writeRandomLlamaModel(filePath: string, options: RandomLlamaOptions): Promise<RandomLlamaWriteResult> {
   const started = performance.now();
-  const { nHeadKv, headDim } = validate(options);
-  const tensors = buildTensors(options, headDim * nHeadKv);
-  const { bytes } = await writeGguf(filePath, buildMetadata(options, nHeadKv, headDim), tensors);
+  const tensors = buildTensors(options);
+  const { bytes } = await writeGguf(filePath, buildMetadata(options), tensors);
   return { path: filePath, bytes, nParams: randomLlamaParamCount(options), seconds: (performance.now() - started) / 1000 };
 }
 

@@ -1,0 +1,232 @@
+/**
+ * What the stories say about the concepts of the natural world: animals, the dragon, places, weather, times of
+ * day and the garden. Each concept has `lines` (past-tense sentences that each use at least one of its words and
+ * no other concept's words) and `things` (noun phrases for the templates' generic slots). Slots: {hero} (as a
+ * subject) {heroobj} (as an object) {he} {him} {his} {himself} (the hero, in the first or third person), {friend}
+ * {fhe} {fhim} {fhis}; [a|b|c] picks one.
+ */
+import type { ConceptText } from './concept-text.js';
+
+export const WORLD_CONCEPT_TEXT: Record<string, ConceptText> = {
+  dog: {
+    lines: [
+      '{hero} had a [little|brown|spotted|shaggy] dog that followed {him} everywhere.',
+      'The puppy wagged its tail and barked at the door.',
+      '{hero} threw a stick as far as {he} could, and the dog ran to fetch it.',
+      'The dog pulled on its leash and sniffed [every corner|the grass|the gate].',
+      'Every evening, {hero} gave the dog a bone and patted its head.',
+      '"Woof!" went the dog, as if it wanted to say hello.',
+      'The dog curled up in its kennel and waited for {heroobj} to come back.',
+      'A puppy with a [green|yellow] collar came running up the path.',
+    ],
+    things: ['a [friendly|little] dog', 'a puppy', 'an old dog', 'a dog with a [green|yellow] collar'],
+  },
+  cat: {
+    lines: [
+      'A [grey|black|tabby] cat sat on the windowsill and watched {heroobj}.',
+      'The kitten chased a ball of yarn across the floor.',
+      'The cat purred softly when {hero} stroked its back.',
+      '"Meow," said the cat, and it rubbed against {his} legs.',
+      '{hero} poured a little milk for the kitten.',
+      'The cat\'s whiskers twitched as it watched a mouse by the wall.',
+      'The cat jumped onto the fence and walked along it as if it owned the whole world.',
+      'The kitty curled up on {his} lap and would not move.',
+    ],
+    things: ['a cat', 'a kitten', 'a ball of yarn', 'a fluffy kitten'],
+  },
+  bird: {
+    lines: [
+      'A little bird sat on the roof and began to chirp.',
+      '{hero} found a nest with three tiny eggs in it.',
+      'A sparrow hopped along the path, looking for something to eat.',
+      'The bird spread its wings and flew high over the houses.',
+      '{hero} picked up a soft feather that had fallen from a robin.',
+      '"Tweet, tweet," went the bird, again and again.',
+      'The eggs hatched, and the baby birds opened their beaks wide.',
+      'A robin chirped from the top of the fence.',
+    ],
+    things: ['a little bird', "a bird's nest", 'a robin', 'a soft feather'],
+  },
+  horse: {
+    lines: [
+      "{hero} brushed the horse's long mane until it shone.",
+      'The pony trotted across the grass.',
+      '{hero} sat in the saddle and held on tight.',
+      'The horse galloped so fast that {hero} felt like {he} was flying.',
+      'The foal stayed close to its mother in the stable.',
+      'The horse neighed loudly and stamped its hooves.',
+      'Every day, {hero} gave the pony fresh water and oats.',
+      'The old horse went slowly down the lane, its hooves going clip, clop, clip, clop.',
+    ],
+    things: ['a horse', 'a little pony', 'a white horse', 'a brown foal'],
+  },
+  dragon: {
+    lines: [
+      'A great dragon lived in a cave at the top of the hill.',
+      "The dragon's green scales shone like glass.",
+      "Smoke curled from the dragon's nose as it rested.",
+      'The dragon let out a roar that shook the ground.',
+      'Inside its lair, the dragon kept a hoard of treasure and old coins.',
+      "{hero} saw a flame flicker in the dragon's eyes.",
+      'The dragon breathed fire into the air, and the clouds turned orange.',
+      'The young dragon had tiny claws and a kind face.',
+    ],
+    things: ['a dragon', "the dragon's cave", 'a pile of treasure', 'a young dragon'],
+  },
+  ocean: {
+    lines: [
+      '{hero} walked along the shore and watched the waves roll in.',
+      'A small boat with a white sail bobbed on the sea.',
+      'The air smelled of salt, and seagulls called overhead.',
+      '{hero} found a shiny shell on the beach and put it in {his} pocket.',
+      'When the tide went out, little fish swam in the pools between the rocks.',
+      'Far out on the ocean, a big ship sailed toward the edge of the world.',
+      'The waves splashed against the boat as {hero} rowed.',
+      '{friend} and {hero} made a long wall of sand on the beach.',
+    ],
+    things: ['the sea', 'a little boat', 'the waves', 'a shiny shell', 'the beach'],
+  },
+  forest: {
+    lines: [
+      'Tall pine trees grew close together in the forest.',
+      '{hero} followed a narrow path deep into the woods.',
+      'A squirrel ran up an oak with an acorn in its mouth.',
+      'Soft green moss covered the old log.',
+      'A deer stood among the trees and looked at {heroobj} without moving.',
+      '{hero} stepped on a dry twig, and it snapped loudly.',
+      'Little brown mushrooms grew under the ferns.',
+      'The leaves rustled as {hero} walked through the forest.',
+    ],
+    things: ['the forest', 'the old woods', 'a tall oak', 'a little squirrel'],
+  },
+  castle: {
+    lines: [
+      'On top of the hill stood an old castle with four tall towers.',
+      'The king sat on his throne and wore a golden crown.',
+      'A knight in shining armour rode across the drawbridge.',
+      'The princess looked out from the highest tower.',
+      'The moat around the castle was deep and green.',
+      'The queen invited everyone in the land to the royal palace.',
+      'The young prince wanted to see what was outside the castle walls.',
+      'Guards stood at the castle gate day after day.',
+    ],
+    things: ['a castle', "the king's crown", 'a brave knight', 'the tall tower'],
+  },
+  mountain: {
+    lines: [
+      'The mountain was so tall that its peak hid in the clouds.',
+      '{hero} climbed higher and higher up the rocky slope.',
+      'From the summit, {hero} could see the whole valley below.',
+      'A mountain goat jumped from one boulder to the next.',
+      'The path ran along the edge of a steep cliff.',
+      '{friend} and {hero} walked along the ridge, one step at a time.',
+      'At the top of the mountain, the air was thin and cold.',
+      'A big boulder rolled down the slope and stopped near the path.',
+    ],
+    things: ['a tall mountain', 'the mountain peak', 'a steep cliff', 'the green valley'],
+  },
+  city: {
+    lines: [
+      'The city was full of tall buildings and busy streets.',
+      '{hero} rode the bus all the way downtown.',
+      'Cars honked in the traffic, and people rushed along the sidewalk.',
+      'From the top of a skyscraper, the city looked like a toy town.',
+      'A yellow taxi stopped at the corner, and {friend} jumped out.',
+      'Deep under the street, the subway hurried from stop to stop.',
+      '{hero} lived in a small apartment on the tenth floor.',
+      'A big crowd gathered in the city square to watch a juggler.',
+    ],
+    things: ['the city', 'a busy street', 'a tall skyscraper', 'the city bus'],
+  },
+  space: {
+    lines: [
+      'The rocket shot up into space with a loud boom.',
+      'The astronaut floated inside the spaceship and looked out of the window.',
+      'Far away, a comet raced past a small planet.',
+      '{hero} looked through a telescope and counted the stars.',
+      'The moon was round and bright, and it seemed very close.',
+      'The spaceship went into orbit around a strange planet.',
+      'A friendly alien with three eyes said hello.',
+      '{hero} dreamed of flying a rocket to the edge of the galaxy.',
+    ],
+    things: ['a rocket', 'a faraway planet', 'the stars', 'the moon', 'an astronaut'],
+  },
+  rain: {
+    lines: [
+      'It rained all day, and the windows were covered with raindrops.',
+      '{hero} put on {his} raincoat and went outside.',
+      '{hero} jumped into a big puddle and made a splash.',
+      'The rain tapped on the roof all afternoon.',
+      '{friend} opened a big umbrella, and they both stood under it.',
+      'Water dripped from the edge of the roof.',
+      'After the downpour, the grass was soggy and wet.',
+      'A light drizzle began to fall as {hero} walked home.',
+    ],
+    things: ['the rain', 'a big puddle', 'a yellow umbrella', 'a rainy day'],
+  },
+  snow: {
+    lines: [
+      'Snow fell softly, covering the whole town in white.',
+      '{friend} and {hero} built a snowman with a stick for a nose.',
+      '{hero} pulled on {his} mittens and a warm scarf.',
+      'The pond was frozen, and the ice was thick enough to walk on.',
+      'They raced down the hill on a wooden sled.',
+      'A snowball flew through the air and hit {friend} on the hat.',
+      'Each snowflake that landed on {his} glove was different.',
+      'Frost covered the windows on that icy winter day.',
+    ],
+    things: ['the snow', 'a snowman', 'a wooden sled', 'a snowflake'],
+  },
+  storm: {
+    lines: [
+      'Heavy grey clouds rolled in, and a storm began.',
+      'Thunder rumbled over the hills.',
+      'A flash of lightning lit up the whole sky.',
+      'The wind howled around the house and shook the windows.',
+      'Hail bounced off the roof like tiny stones.',
+      'A strong gust of wind blew {his} hat away.',
+      'It was a stormy day, and nobody wanted to go outside.',
+      'The gale bent the trees almost to the ground.',
+    ],
+    things: ['the storm', 'the thunder', 'a flash of lightning', 'a windy day'],
+  },
+  night: {
+    lines: [
+      'It was late at night, and everyone else was asleep.',
+      'An owl hooted from the roof.',
+      '{hero} lit a candle and looked around the room.',
+      'In the darkness, {hero} saw a firefly glowing.',
+      'At midnight, the house was very quiet.',
+      '{hero} carried a lantern across the dark yard.',
+      'Long shadows stretched across the floor.',
+      'At bedtime, {hero} pulled the blanket up to {his} chin.',
+    ],
+    things: ['the night', 'an old lantern', 'a little owl', 'a glowing firefly'],
+  },
+  morning: {
+    lines: [
+      'The morning was bright and fresh.',
+      'The rooster crowed at dawn.',
+      '{hero} woke up early and yawned.',
+      'The sunrise painted the sky pink and gold.',
+      '{hero} ate a big breakfast of eggs and milk.',
+      'Warm sunshine came through the window.',
+      '{His} alarm rang at six o\'clock.',
+      'At daybreak, the world was still and quiet.',
+    ],
+    things: ['the morning', 'a bright sunrise', 'the early sun', 'breakfast'],
+  },
+  garden: {
+    lines: [
+      '{hero} planted seeds in the garden.',
+      'Pink roses and yellow tulips bloomed by the fence.',
+      '{hero} pulled the weeds out one by one.',
+      'A daisy grew between the stones.',
+      '{friend} watered the flowers every afternoon.',
+      'After a week, a tiny green sprout pushed up through the soil.',
+      'The blossoms smelled sweet, and bees buzzed around them.',
+      'A soft pink petal landed on {his} shoulder.',
+    ],
+    things: ['the garden', 'a pink rose', 'a bunch of flowers', 'a little seed'],
+  },
+};

@@ -1,0 +1,55 @@
+/**
+ * The forge's settings: the full run (`npm run forge`, within an hour on 2 cores) and a miniature one that the
+ * tests run in seconds to keep the pipeline working.
+ */
+export interface ForgeConfig {
+  seed: number;
+  corpus: { trainStories: number; trainChats: number; heldoutStories: number; heldoutChats: number };
+  vocabSize: number;
+  model: { nEmbd: number; nLayer: number; nHead: number; nFf: number };
+  training: { window: number; epochs: number; lr: number; lrMin: number; warmupSteps: number; validationShare: number };
+  threads: number;
+  /** quantize the served model (llama_ftype), or keep F32 */
+  quantize: 'q8_0' | 'f32';
+  evaluation: { heldoutDocuments: number; conceptSamples: number; conceptMaxTokens: number; temperature: number };
+  sae: {
+    /** residual rows captured for training (BOS rows skipped) */
+    rows: number;
+    heldoutRows: number;
+    dSae: number;
+    k: number;
+    epochs: number;
+    balance: number;
+    /** held-out documents for the loss-recovered measurement */
+    downstreamDocuments: number;
+    /** rows used to label features */
+    labelRows: number;
+  };
+  steering: { concept: string; strengths: number[]; samples: number; maxTokens: number };
+}
+
+export const FULL_FORGE: ForgeConfig = {
+  seed: 1,
+  corpus: { trainStories: 6000, trainChats: 4000, heldoutStories: 300, heldoutChats: 200 },
+  vocabSize: 2900,
+  model: { nEmbd: 192, nLayer: 6, nHead: 6, nFf: 576 },
+  training: { window: 256, epochs: 3, lr: 1e-3, lrMin: 1e-4, warmupSteps: 200, validationShare: 0.02 },
+  threads: 2,
+  quantize: 'q8_0',
+  evaluation: { heldoutDocuments: 300, conceptSamples: 10, conceptMaxTokens: 96, temperature: 0.8 },
+  sae: { rows: 400_000, heldoutRows: 20_000, dSae: 2048, k: 24, epochs: 2, balance: 0.03, downstreamDocuments: 100, labelRows: 150_000 },
+  steering: { concept: 'ocean', strengths: [1, 2, 4, 6], samples: 24, maxTokens: 96 },
+};
+
+export const MINI_FORGE: ForgeConfig = {
+  seed: 1,
+  corpus: { trainStories: 120, trainChats: 80, heldoutStories: 10, heldoutChats: 10 },
+  vocabSize: 600,
+  model: { nEmbd: 32, nLayer: 2, nHead: 2, nFf: 64 },
+  training: { window: 256, epochs: 1, lr: 2e-3, lrMin: 2e-4, warmupSteps: 5, validationShare: 0.05 },
+  threads: 1,
+  quantize: 'q8_0',
+  evaluation: { heldoutDocuments: 5, conceptSamples: 1, conceptMaxTokens: 8, temperature: 0.8 },
+  sae: { rows: 3000, heldoutRows: 500, dSae: 64, k: 4, epochs: 1, balance: 0.03, downstreamDocuments: 3, labelRows: 2000 },
+  steering: { concept: 'ocean', strengths: [2], samples: 2, maxTokens: 8 },
+};
