@@ -8,7 +8,7 @@ import { buildApp } from './app.js';
 import { ConfigError, helpText, parseConfig, wantsHelp, type Config } from './config.js';
 import { Engine } from './engine/engine.js';
 import { Metrics } from './metrics.js';
-import { ensureDefaultModel } from './models/default-model.js';
+import { defaultServedSet } from './models/default-model.js';
 import { loadSae } from './sae/saelens.js';
 import { checkModelFile } from './engine/model-file.js';
 import { createServices, type LoadedSae, type Services } from './services/create-services.js';
@@ -58,7 +58,9 @@ async function loadConfiguredSae(path: string | undefined, engine: Engine): Prom
  * checked before that, so a missing or corrupt file still stops start-up with one line.
  */
 async function start(config: Config, logger: Logger): Promise<void> {
-  const modelPath = config.model ?? (await ensureDefaultModel());
+  // without --model: the embedded storyworld model and its SAE
+  const served = config.model ? { model: config.model, sae: config.sae } : await defaultServedSet(config.sae);
+  const modelPath = served.model;
   try {
     await checkModelFile(modelPath);
   } catch (err) {
@@ -75,7 +77,10 @@ async function start(config: Config, logger: Logger): Promise<void> {
     }
     closing = true;
     logger.info({ signal }, 'closing: finishing in-flight requests');
-    // the HTTP server first, so no request reaches an engine that is shutting down
+    // the HTTP server first, so no request reaches an engine that is shutting down; sockets that never sent a
+    // request (cancelled fetches, browser preconnects) would hold close() until Node's header timeout
+    const forceClose = setTimeout(() => app.server.closeAllConnections(), 5000);
+    forceClose.unref();
     await app.close();
     await engine?.close();
     logger.info('closed');
@@ -92,7 +97,7 @@ async function start(config: Config, logger: Logger): Promise<void> {
     if (config.steerLayer !== undefined && config.steerLayer >= nLayer) {
       throw new StartupError(`--steer-layer ${config.steerLayer} is out of range: ${modelPath} has layers 0..${nLayer - 1}`);
     }
-    const sae = await loadConfiguredSae(config.sae, engine);
+    const sae = await loadConfiguredSae(served.sae, engine);
     const loaded = await createServices({
       engine,
       metrics: services.metrics,
@@ -108,7 +113,7 @@ async function start(config: Config, logger: Logger): Promise<void> {
     throw err;
   }
   logger.info(
-    { model: engine.info.modelName, n_layer: engine.info.nLayer, steer_layer: services.model?.steer_layer, sae: config.sae ?? null },
+    { model: engine.info.modelName, n_layer: engine.info.nLayer, steer_layer: services.model?.steer_layer, sae: served.sae ?? null },
     'ready',
   );
 }
