@@ -19,6 +19,7 @@ export interface ForgeConfig {
     dSae: number;
     k: number;
     epochs: number;
+    batchSize: number;
     balance: number;
     /** held-out documents for the loss-recovered measurement */
     downstreamDocuments: number;
@@ -32,12 +33,12 @@ export const FULL_FORGE: ForgeConfig = {
   seed: 1,
   corpus: { trainStories: 6000, trainChats: 4000, heldoutStories: 300, heldoutChats: 200 },
   vocabSize: 2900,
-  model: { nEmbd: 192, nLayer: 6, nHead: 6, nFf: 576 },
-  training: { window: 256, epochs: 3, lr: 1e-3, lrMin: 1e-4, warmupSteps: 200, validationShare: 0.02 },
+  model: { nEmbd: 128, nLayer: 4, nHead: 4, nFf: 384 },
+  training: { window: 256, epochs: 2, lr: 1e-3, lrMin: 1e-4, warmupSteps: 200, validationShare: 0.02 },
   threads: 2,
   quantize: 'q8_0',
-  evaluation: { heldoutDocuments: 300, conceptSamples: 10, conceptMaxTokens: 96, temperature: 0.8 },
-  sae: { rows: 400_000, heldoutRows: 20_000, dSae: 2048, k: 24, epochs: 2, balance: 0.03, downstreamDocuments: 100, labelRows: 150_000 },
+  evaluation: { heldoutDocuments: 200, conceptSamples: 10, conceptMaxTokens: 96, temperature: 0.8 },
+  sae: { rows: 200_000, heldoutRows: 10_000, dSae: 1024, k: 24, epochs: 3, batchSize: 1024, balance: 0.03, downstreamDocuments: 60, labelRows: 100_000 },
   steering: { concept: 'ocean', strengths: [1, 2, 4, 6], samples: 24, maxTokens: 96 },
 };
 
@@ -50,6 +51,6 @@ export const MINI_FORGE: ForgeConfig = {
   threads: 1,
   quantize: 'q8_0',
   evaluation: { heldoutDocuments: 5, conceptSamples: 1, conceptMaxTokens: 8, temperature: 0.8 },
-  sae: { rows: 3000, heldoutRows: 500, dSae: 64, k: 4, epochs: 1, balance: 0.03, downstreamDocuments: 3, labelRows: 2000 },
+  sae: { rows: 3000, heldoutRows: 500, dSae: 64, k: 4, epochs: 1, batchSize: 256, balance: 0.03, downstreamDocuments: 3, labelRows: 2000 },
   steering: { concept: 'ocean', strengths: [2], samples: 2, maxTokens: 8 },
 };

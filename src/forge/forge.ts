@@ -103,6 +103,7 @@ export async function runForge(config: ForgeConfig, outDir: string): Promise<For
         k: config.sae.k,
         hookLayer: layer,
         epochs: config.sae.epochs,
+        batchSize: config.sae.batchSize,
         balance,
         seed: config.seed,
         threads: config.threads,
