@@ -84,7 +84,8 @@ export function labelFeatures(input: LabelInput): FeatureLabel[] {
       activation: Number((sum / c).toFixed(3)),
       count: c,
     }));
-    const words = [...new Set(topTokens.map((t) => t.token.trim()).filter(Boolean))].slice(0, 4);
+    // whitespace-only tokens are shown quoted so that no live feature ends up with an empty description
+    const words = [...new Set(topTokens.map((t) => t.token.trim() || JSON.stringify(t.token)))].slice(0, 4);
     const named = concept !== null && conceptScore >= minScore;
     const description =
       mass[f] === 0 ? 'dead feature (never fired on the corpus)' : named ? `${concept}: ${words.join(', ')}` : words.join(', ');
