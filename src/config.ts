@@ -65,7 +65,7 @@ const OPTIONS = {
   sae: {
     flag: 'sae',
     arg: 'PATH',
-    help: 'SAELens sparse autoencoder (safetensors) for feature steering',
+    help: 'sparse autoencoder for feature steering (SAELens, sparsify, Llama Scope or Gemma Scope folder)',
     schema: z.string().min(1).optional(),
   },
   host: { flag: 'host', arg: 'HOST', help: 'address to listen on', schema: z.string().min(1).default('127.0.0.1') },

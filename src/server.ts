@@ -9,7 +9,7 @@ import { ConfigError, helpText, parseConfig, wantsHelp, type Config } from './co
 import { Engine } from './engine/engine.js';
 import { Metrics } from './metrics.js';
 import { defaultServedSet } from './models/default-model.js';
-import { loadSae } from './sae/saelens.js';
+import { loadSae } from './sae/load.js';
 import { checkModelFile } from './engine/model-file.js';
 import { createServices, type LoadedSae, type Services } from './services/create-services.js';
 

@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Engine } from '../src/engine/engine.js';
 import { MINI_FORGE } from '../src/forge/forge-config.js';
 import { runForge } from '../src/forge/forge.js';
-import { loadSae } from '../src/sae/saelens.js';
+import { loadSae } from '../src/sae/load.js';
 
 let dir: string | undefined;
 afterAll(() => (dir ? rm(dir, { recursive: true, force: true }) : undefined));

@@ -11,7 +11,8 @@ import { buildApp, BODY_LIMIT_BYTES } from '../src/app.js';
 import { Engine } from '../src/engine/engine.js';
 import { Metrics } from '../src/metrics.js';
 import { Sae } from '../src/sae/sae.js';
-import { loadSae, saveSaeLens } from '../src/sae/saelens.js';
+import { loadSae } from '../src/sae/load.js';
+import { saveSaeLens } from '../src/sae/saelens.js';
 import { createServices } from '../src/services/create-services.js';
 import { testModelPath } from './helpers/test-models.js';
 

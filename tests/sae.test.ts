@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeSafetensors, type TensorToWrite } from '../src/sae/safetensors.js';
 import { Sae, transpose, type SaeArchitecture } from '../src/sae/sae.js';
-import { hookNameToLayer, loadSae, saveSaeLens } from '../src/sae/saelens.js';
+import { loadSae } from '../src/sae/load.js';
+import { hookNameToLayer, saveSaeLens } from '../src/sae/saelens.js';
 
 const D_IN = 12;
 const D_SAE = 40;

@@ -10,14 +10,12 @@ import { LABEL_FILE_NAMES, loadFeatureLabels, writeFeatureLabels } from './label
 import { SafetensorsError, SafetensorsFile, writeSafetensors } from './safetensors.js';
 import { SAE_ARCHITECTURES, Sae, transpose, type SaeArchitecture } from './sae.js';
 import { SaeLoadError } from './sae-load-error.js';
+import { asLoadError, type ModelShape } from './sae-files.js';
+
+export type { ModelShape };
 
 export const SAE_CFG_FILE = 'cfg.json';
 export const SAE_WEIGHTS_FILE = 'sae_weights.safetensors';
-
-export interface ModelShape {
-  nEmbd: number;
-  nLayer: number;
-}
 
 /**
  * The residual layer (output of block L, llama.cpp's l_out-L) a TransformerLens hook name reads.
@@ -41,8 +39,11 @@ export function hookNameToLayer(hookName: string): number {
   return block - 1;
 }
 
-/** Loads an SAELens SAE from its folder, or from a file in it (cfg.json or the .safetensors to use). */
-export async function loadSae(path: string, model: ModelShape): Promise<Sae> {
+/**
+ * Loads an SAELens SAE from its folder, or from a file in it (cfg.json or the .safetensors to use). Callers go
+ * through loadSae (load.ts), which picks the loader for whatever layout is on disk.
+ */
+export async function loadSaeLens(path: string, model: ModelShape): Promise<Sae> {
   const { folder, weightsFile } = await locate(path);
   const cfgFile = join(folder, SAE_CFG_FILE);
   const cfg = parseCfg(cfgFile, await readCfg(cfgFile), model);
@@ -201,13 +202,6 @@ async function readWeights(
   } finally {
     await weights.close();
   }
-}
-
-function asLoadError(file: string, err: unknown): Error {
-  if (err instanceof SaeLoadError) return err;
-  if (err instanceof SafetensorsError) return new SaeLoadError(err.file, err.tensor ?? 'file', err.detail);
-  if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new SaeLoadError(file, 'file', 'is missing');
-  return new SaeLoadError(file, 'file', `cannot be read: ${(err as Error).message}`);
 }
 
 export interface SaveSaeOptions {
