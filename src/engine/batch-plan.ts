@@ -19,8 +19,8 @@ export interface BatchPlan {
   spans: RowSpan[];
   /** per sample row: the job it samples for */
   sampled: GenerateJob[];
-  /** per logit row: the evaluate job and its prompt index */
-  logitTargets: { job: EvaluateJob; index: number }[];
+  /** per logit row: the job and the index it gives acceptLogits (a fed row, or a generated position) */
+  logitTargets: { job: Job; index: number }[];
   /** per capture: the evaluate job and its layer slot */
   captureTargets: { job: EvaluateJob; layerSlot: number; promptOffset: number }[];
 }
@@ -53,6 +53,10 @@ export function planBatch(jobs: readonly Job[], budget: number, rotation = 0): B
     samplers.push(job.options.sampler);
     topLogprobs.push(job.topLogprobsRequested);
     sampled.push(job);
+    if (job.wantsDistribution) {
+      logitRows.push(row);
+      logitTargets.push({ job, index: job.generated.length });
+    }
   };
 
   // decoding sequences first: one token each keeps their inter-token latency steady
@@ -73,8 +77,8 @@ export function planBatch(jobs: readonly Job[], budget: number, rotation = 0): B
     const start = tokens.length;
     for (let i = 0; i < count; i++) {
       const index = job.prefilled + i;
-      const row = addRow(job, job.prompt[index]!, index, false);
-      if (job.kind === 'evaluate' && job.wantLogits) {
+      const row = addRow(job, job.prompt[index]!, index, job.isGeneratedRow(index));
+      if (job.wantsLogits(index)) {
         logitRows.push(row);
         logitTargets.push({ job, index });
       }

@@ -9,7 +9,7 @@ import type { Llama } from 'node-llama-cpp';
 import { loadAddon, type NativeContext, type NativeModel } from '../native/addon.js';
 import type { GpuChoice } from '../native/binaries.js';
 import { planBatch, type BatchPlan } from './batch-plan.js';
-import { EvaluateJob, GenerateJob, type EvaluateResult, type Job } from './jobs.js';
+import { EvaluateJob, GenerateJob, ScoreJob, type EvaluateResult, type Job } from './jobs.js';
 import { checkModelFile, ModelLoadError } from './model-file.js';
 import { checkTokens, toNativeInterventions, toNativeSampler } from './native-inputs.js';
 import {
@@ -20,6 +20,8 @@ import {
   type GenerateRequest,
   type Generation,
   type Intervention,
+  type ScoreRequest,
+  type ScoreResult,
 } from './types.js';
 
 export interface EngineOptions {
@@ -145,6 +147,7 @@ export class Engine extends EventEmitter<{ step: [StepEvent] }> {
     if (!Number.isInteger(req.topLogprobs) || req.topLogprobs < 0 || req.topLogprobs > 20) {
       throw new RangeError(`Expected topLogprobs in 0..20 but received ${req.topLogprobs}`);
     }
+    const distributions = checkDistributions(req.distributions);
     const interventions = toNativeInterventions(req.interventions, this.info);
     const samplerParams = toNativeSampler(req.sampling, this.info.nVocab);
     this.checkQueue();
@@ -154,6 +157,7 @@ export class Engine extends EventEmitter<{ step: [StepEvent] }> {
       stop: req.stop.filter((s) => s.length > 0),
       logprobs: req.logprobs,
       topLogprobs: req.topLogprobs,
+      distributions,
       sampler,
       tokenBytes: (t) => this.tokenBytes(t),
       tokenText: (t) => this.tokenText(t),
@@ -182,6 +186,28 @@ export class Engine extends EventEmitter<{ step: [StepEvent] }> {
     this.checkQueue();
     const job = new EvaluateJob([...tokens], interventions, layers, options.logits ?? false, this.info.nEmbd);
     this.submit(job, options.signal);
+    return job.promise;
+  }
+
+  /**
+   * Teacher forcing: runs the prompt and then `tokens` as if they had been generated (one prefill, batched
+   * with whatever else is decoding) and returns each token's log-probability, plus the full next-token
+   * log-distributions of the first positions when asked. With the same interventions and a greedy
+   * generation's tokens, it reproduces that generation's logprobs (up to float rounding across batch shapes).
+   */
+  score(req: ScoreRequest): Promise<ScoreResult> {
+    this.checkOpen();
+    checkTokens(req.promptTokens, this.info.nVocab, 'promptTokens');
+    checkTokens(req.tokens, this.info.nVocab, 'tokens');
+    if (req.promptTokens.length === 0) throw new RangeError('Expected a prompt of at least one token');
+    const fed = req.promptTokens.length + Math.max(0, req.tokens.length - 1);
+    if (fed > this.info.nCtxPerSequence) throw new ContextLengthError(fed, this.info.nCtxPerSequence);
+    const distributions = checkDistributions(req.distributions);
+    const interventions = toNativeInterventions(req.interventions ?? [], this.info);
+    if (req.tokens.length === 0) return Promise.resolve({ logprobs: new Float32Array(0), distributions: [] });
+    this.checkQueue();
+    const job = new ScoreJob(req.promptTokens, [...req.tokens], interventions, distributions);
+    this.submit(job, req.signal);
     return job.promise;
   }
 
@@ -301,7 +327,7 @@ export class Engine extends EventEmitter<{ step: [StepEvent] }> {
 
   private route(plan: BatchPlan, result: Awaited<ReturnType<NativeContext['decode']>>): void {
     for (const span of plan.spans) if (span.promptOffset >= 0) span.job.prefilled += span.count;
-    plan.logitTargets.forEach(({ job, index }, i) => (job.logits[index] = result.logits[i]!));
+    plan.logitTargets.forEach(({ job, index }, i) => job.acceptLogits(index, result.logits[i]!));
     plan.captureTargets.forEach(({ job, layerSlot, promptOffset }, i) => {
       job.residuals[layerSlot]!.set(result.captures[i]!, promptOffset * this.info.nEmbd);
     });
@@ -310,7 +336,13 @@ export class Engine extends EventEmitter<{ step: [StepEvent] }> {
       job.accept(result.tokens[i]!, result.isEog[i] === 1, result.logprobs[i]!, result.topTokens[i]!, result.topLogprobs[i]!);
     });
     for (const span of plan.spans) {
-      if (span.job.kind === 'evaluate' && !span.job.prefilling && !span.job.aborted) span.job.complete();
+      if (span.job.kind !== 'generate' && !span.job.prefilling && !span.job.aborted) span.job.complete();
     }
   }
+}
+
+function checkDistributions(count: number | undefined): number {
+  if (count === undefined) return 0;
+  if (!Number.isInteger(count) || count < 0) throw new RangeError(`Expected distributions >= 0 but received ${count}`);
+  return count;
 }

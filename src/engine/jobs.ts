@@ -1,10 +1,12 @@
 /**
- * The work a sequence slot carries: a generation (prefill, then one sampled token per step) or an
- * evaluation (prefill only, returning logits and/or residual rows). Jobs hold their own progress; the
+ * The work a sequence slot carries: a generation (prefill, then one sampled token per step), an evaluation
+ * (prefill only, returning logits and/or residual rows) or a score (teacher forcing: prefill a prompt and a
+ * given continuation, returning the continuation's log-probabilities). Jobs hold their own progress; the
  * engine loop only schedules them.
  */
 import type { NativeIntervention, NativeSampler } from '../native/addon.js';
-import type { FinishReason, GenerationResult, TokenEvent, TopLogprob } from './types.js';
+import { logSoftmax, logSumExp } from './log-softmax.js';
+import type { FinishReason, GenerationResult, ScoreResult, TokenEvent, TopLogprob } from './types.js';
 import { TextStream } from './text-stream.js';
 import { EventQueue } from './event-queue.js';
 
@@ -27,6 +29,18 @@ abstract class BaseJob {
     return this.prefilled < this.prompt.length;
   }
 
+  /** whether fed row `index` stands for a generated token (interventions with apply_to generation steer it) */
+  isGeneratedRow(_index: number): boolean {
+    return false;
+  }
+
+  /** whether the full logits of fed row `index` are wanted (they arrive through acceptLogits) */
+  wantsLogits(_index: number): boolean {
+    return false;
+  }
+
+  acceptLogits(_index: number, _logits: Float32Array): void {}
+
   /** the next position in the sequence */
   abstract get nPast(): number;
   abstract fail(error: Error): void;
@@ -39,6 +53,8 @@ export interface GenerateJobOptions {
   stop: readonly string[];
   logprobs: boolean;
   topLogprobs: number;
+  /** keep the log-distribution of the first this many generated positions */
+  distributions: number;
   sampler: NativeSampler;
   tokenBytes: (token: number) => Uint8Array;
   tokenText: (token: number) => string;
@@ -49,6 +65,7 @@ export class GenerateJob extends BaseJob {
   readonly generated: number[] = [];
   readonly events = new EventQueue<TokenEvent>();
   readonly result: Promise<GenerationResult>;
+  private readonly distributions: Float32Array[] = [];
   private resolveResult!: (r: GenerationResult) => void;
   private rejectResult!: (e: Error) => void;
   private readonly text: TextStream;
@@ -80,6 +97,16 @@ export class GenerateJob extends BaseJob {
 
   get topLogprobsRequested(): number {
     return this.options.logprobs ? this.options.topLogprobs : -1;
+  }
+
+  /** whether the row sampled next should also bring back its full logits */
+  get wantsDistribution(): boolean {
+    return this.generated.length < this.options.distributions;
+  }
+
+  /** `index` is the generated position the logits predict */
+  override acceptLogits(index: number, logits: Float32Array): void {
+    this.distributions[index] = logSoftmax(logits);
   }
 
   accept(token: number, isEog: boolean, logprob: number, topTokens: Int32Array, topLogprobs: Float32Array): void {
@@ -115,6 +142,8 @@ export class GenerateJob extends BaseJob {
       completionTokens: this.generated.length,
       timeToFirstTokenMs: this.firstTokenAt ? this.firstTokenAt - this.createdAt : now - this.createdAt,
       durationMs: now - this.createdAt,
+      // the position that sampled EOS (or was cut off by an abort) has no token to go with it
+      ...(this.options.distributions > 0 ? { distributions: this.distributions.slice(0, this.generated.length) } : {}),
     });
   }
 
@@ -164,6 +193,14 @@ export class EvaluateJob extends BaseJob {
     return this.prefilled;
   }
 
+  override wantsLogits(): boolean {
+    return this.wantLogits;
+  }
+
+  override acceptLogits(index: number, logits: Float32Array): void {
+    this.logits[index] = logits;
+  }
+
   complete(): void {
     if (this.done) return;
     this.done = true;
@@ -181,4 +218,69 @@ export class EvaluateJob extends BaseJob {
   }
 }
 
-export type Job = GenerateJob | EvaluateJob;
+/**
+ * Feeds prompt + tokens[0..n-2] in one go (the last token is predicted, never fed) and keeps, for each token,
+ * its log-probability under the logits of the row before it: the generation replayed by teacher forcing.
+ */
+export class ScoreJob extends BaseJob {
+  readonly kind = 'score';
+  readonly logprobs: Float32Array;
+  readonly distributions: Float32Array[] = [];
+  readonly promise: Promise<ScoreResult>;
+  private readonly promptLength: number;
+  private resolve!: (r: ScoreResult) => void;
+  private reject!: (e: Error) => void;
+
+  constructor(
+    promptTokens: readonly number[],
+    readonly tokens: readonly number[],
+    interventions: NativeIntervention[],
+    readonly distributionCount: number,
+  ) {
+    super([...promptTokens, ...tokens.slice(0, -1)], interventions);
+    this.promptLength = promptTokens.length;
+    this.logprobs = new Float32Array(tokens.length);
+    this.promise = new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
+
+  get nPast(): number {
+    return this.prefilled;
+  }
+
+  override isGeneratedRow(index: number): boolean {
+    return index >= this.promptLength;
+  }
+
+  /** the last prompt row predicts tokens[0], each later row the token after it */
+  override wantsLogits(index: number): boolean {
+    return index >= this.promptLength - 1;
+  }
+
+  override acceptLogits(index: number, logits: Float32Array): void {
+    const position = index - (this.promptLength - 1);
+    const logZ = logSumExp(logits);
+    this.logprobs[position] = logits[this.tokens[position]!]! - logZ;
+    if (position < this.distributionCount) this.distributions[position] = logSoftmax(logits, logZ);
+  }
+
+  complete(): void {
+    if (this.done) return;
+    this.done = true;
+    this.resolve({ logprobs: this.logprobs, distributions: this.distributions });
+  }
+
+  finishAborted(): void {
+    this.fail(new DOMException('the scoring was aborted', 'AbortError'));
+  }
+
+  fail(error: Error): void {
+    if (this.done) return;
+    this.done = true;
+    this.reject(error);
+  }
+}
+
+export type Job = GenerateJob | EvaluateJob | ScoreJob;

@@ -80,6 +80,11 @@ export interface GenerateRequest {
   logprobs: boolean;
   /** 0..20 most likely alternatives per position (needs logprobs) */
   topLogprobs: number;
+  /**
+   * Keep the full next-token log-distribution (log-softmax of the raw logits, before any sampling setting)
+   * of the first `distributions` generated positions, in the result. Default 0. Costs n_vocab floats each.
+   */
+  distributions?: number;
   signal?: AbortSignal;
 }
 
@@ -114,6 +119,28 @@ export interface GenerationResult {
   /** ms from admission request to the first generated token */
   timeToFirstTokenMs: number;
   durationMs: number;
+  /** with GenerateRequest.distributions: one log-distribution per generated token, for its position (EOS excluded) */
+  distributions?: Float32Array[];
+}
+
+/**
+ * Teacher forcing: the prompt, then `tokens` fed as if the model had generated them (rows after the prompt
+ * count as generated, so apply_to: generation steers them as it would during generation).
+ */
+export interface ScoreRequest {
+  promptTokens: readonly number[];
+  tokens: readonly number[];
+  interventions?: readonly Intervention[];
+  /** full log-distributions for the first `distributions` positions of `tokens` (default 0) */
+  distributions?: number;
+  signal?: AbortSignal;
+}
+
+export interface ScoreResult {
+  /** log P(tokens[i] | prompt, tokens[0..i-1]) under the raw logits, per token */
+  logprobs: Float32Array;
+  /** the next-token log-distribution (log-softmax) at positions 0..min(distributions, tokens)-1 */
+  distributions: Float32Array[];
 }
 
 export interface Generation extends AsyncIterable<TokenEvent> {
