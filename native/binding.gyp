@@ -17,7 +17,8 @@
         "src/steering-hook.cc",
         "src/sampler.cc",
         "src/trainer.cc",
-        "src/gguf-edit.cc"
+        "src/gguf-edit.cc",
+        "src/sae-encode.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

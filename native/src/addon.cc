@@ -29,6 +29,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("createSampler", Napi::Function::New(env, JsCreateSampler));
   exports.Set("createTrainer", Napi::Function::New(env, JsCreateTrainer));
   exports.Set("setGgufStrings", Napi::Function::New(env, JsSetGgufStrings));
+  exports.Set("saeEncode", Napi::Function::New(env, JsSaeEncode));
   return exports;
 }
 

@@ -47,6 +47,9 @@ Napi::Value JsCreateContext(const Napi::CallbackInfo & info);
 // gguf-edit.cc
 Napi::Value JsSetGgufStrings(const Napi::CallbackInfo & info);
 
+// sae-encode.cc
+Napi::Value JsSaeEncode(const Napi::CallbackInfo & info);
+
 // trainer.cc
 Napi::Function DefineTrainer(Napi::Env env);
 Napi::Value JsCreateTrainer(const Napi::CallbackInfo & info);

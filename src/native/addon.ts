@@ -180,6 +180,37 @@ export interface NativeTrainer {
   dispose(): void;
 }
 
+/** The nonlinearity saeEncode applies after W·x·scale + bias (values as native/src/sae-encode.cc has them). */
+export const SAE_ACTIVATION = { identity: 0, relu: 1, jumprelu: 2, topk: 3 } as const;
+export type NativeSaeActivation = (typeof SAE_ACTIVATION)[keyof typeof SAE_ACTIVATION];
+
+/**
+ * One dense SAE encode: out[r, f] = act((weights[f]·x[r])·scale[f] + bias[f]) for every row, on ggml's CPU
+ * backend off the JS thread, with each row's topN largest outputs (positive ones only, except for identity).
+ * The typed arrays are read and written in place, never copied, and must not change until the promise settles.
+ */
+export interface NativeSaeEncodeArgs {
+  x: Float32Array; // rows × dIn
+  rows: number;
+  dIn: number;
+  dSae: number;
+  weights: Float32Array; // dSae × dIn, one contiguous row per output
+  scale: Float32Array | null; // dSae, multiplies the product before the bias
+  bias: Float32Array | null; // dSae
+  activation: NativeSaeActivation;
+  floor: Float32Array | null; // jumprelu: dSae values; an output is kept only above its floor
+  k: number; // topk: outputs kept per row
+  topN: number; // 0..dSae
+  dense: Float32Array | null; // rows × dSae: receives every output when given
+  threads: number;
+}
+
+export interface NativeSaeEncodeResult {
+  /** rows × topN feature indices, largest first; -1 pads a row with fewer qualifying outputs */
+  indices: Int32Array;
+  values: Float32Array;
+}
+
 interface AddonExports {
   loadBackends(binsDir: string): void;
   setLogLevel(level: number): void;
@@ -192,6 +223,7 @@ interface AddonExports {
   createTrainer(model: NativeModel, params: NativeTrainerParams): NativeTrainer;
   /** copies a GGUF file with string metadata keys set (synchronous; reads the whole file) */
   setGgufStrings(input: string, output: string, entries: Record<string, string>): void;
+  saeEncode(args: NativeSaeEncodeArgs): Promise<NativeSaeEncodeResult>;
 }
 
 let loaded: { addon: AddonExports; binaries: LlamaBinaries } | undefined;

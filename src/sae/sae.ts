@@ -187,6 +187,11 @@ export class Sae {
     return this.strongest(await this.encodeAsync(x, 1), n);
   }
 
+  /** The bias encode adds to W_enc·x for raw inputs: b_enc, minus W_enc·b_dec when b_dec is subtracted from the input. */
+  get encoderBias(): Float32Array {
+    return this.effectiveBias;
+  }
+
   label(f: number): string | undefined {
     return this.labels.get(f);
   }
