@@ -167,10 +167,20 @@ export class Engine extends EventEmitter<{ step: [StepEvent] }> {
     return { result: job.result, [Symbol.asyncIterator]: () => job.events[Symbol.asyncIterator]() };
   }
 
-  /** Runs tokens through the model as a throwaway sequence: raw logits per token and/or residual rows per layer. */
+  /**
+   * Runs tokens through the model as a throwaway sequence: raw logits per token and/or residual rows per layer.
+   * `generatedFrom` marks tokens from that index on as generated, so interventions with apply_to "generation"
+   * (and not "prompt") steer them: a generation replayed with the steering it had.
+   */
   evaluate(
     tokens: readonly number[],
-    options: { layers?: readonly number[]; logits?: boolean; interventions?: readonly Intervention[]; signal?: AbortSignal } = {},
+    options: {
+      layers?: readonly number[];
+      logits?: boolean;
+      interventions?: readonly Intervention[];
+      generatedFrom?: number;
+      signal?: AbortSignal;
+    } = {},
   ): Promise<EvaluateResult> {
     this.checkOpen();
     checkTokens(tokens, this.info.nVocab, 'tokens');
@@ -184,7 +194,9 @@ export class Engine extends EventEmitter<{ step: [StepEvent] }> {
     }
     const interventions = toNativeInterventions(options.interventions ?? [], this.info);
     this.checkQueue();
-    const job = new EvaluateJob([...tokens], interventions, layers, options.logits ?? false, this.info.nEmbd);
+    const generatedFrom = options.generatedFrom ?? Infinity;
+    if (!(generatedFrom >= 0)) throw new RangeError(`Expected generatedFrom >= 0 but received ${generatedFrom}`);
+    const job = new EvaluateJob([...tokens], interventions, layers, options.logits ?? false, this.info.nEmbd, generatedFrom);
     this.submit(job, options.signal);
     return job.promise;
   }

@@ -180,6 +180,8 @@ export class EvaluateJob extends BaseJob {
     readonly layers: readonly number[],
     readonly wantLogits: boolean,
     nEmbd: number,
+    /** rows from this index on stand for generated tokens (a generation replayed with its steering) */
+    readonly generatedFrom = Infinity,
   ) {
     super(prompt, interventions);
     this.residuals = layers.map(() => new Float32Array(prompt.length * nEmbd));
@@ -191,6 +193,10 @@ export class EvaluateJob extends BaseJob {
 
   get nPast(): number {
     return this.prefilled;
+  }
+
+  override isGeneratedRow(index: number): boolean {
+    return index >= this.generatedFrom;
   }
 
   override wantsLogits(): boolean {
