@@ -17,6 +17,7 @@
         "src/steering-hook.cc",
         "src/sampler.cc",
         "src/trainer.cc",
+        "src/train-graph.cc",
         "src/gguf-edit.cc",
         "src/sae-encode.cc"
       ],

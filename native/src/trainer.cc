@@ -1,6 +1,9 @@
-// Training a model from scratch with llama.cpp's own optimizer (llama_opt_init / llama_opt_epoch): the forge
-// uses it to make the project's demo model. One trainer = one context = one llama_opt_init.
+// Training a model from scratch with ggml's optimizer (ggml-opt, the AdamW that llama_opt_epoch wraps) over a
+// graph of our own (train-graph.cc) that computes attention in-graph, so every weight gets its gradient.
+// One trainer = one model's weights, trained in place; save() writes them with llama_model_save_to_file.
 #include "common.h"
+#include "train-graph.h"
+#include <ggml-alloc.h>
 #include <ggml-opt.h>
 #include <atomic>
 #include <cmath>
@@ -8,19 +11,12 @@
 #include <utility>
 #include <vector>
 
-// exported by libllama (C++ linkage, declared in its internal llama-model.h): the model's tensors by name
-const std::vector<std::pair<std::string, ggml_tensor *>> & llama_internal_get_tensor_map(const llama_model * model);
-
 namespace {
 
 struct Schedule {
   float lr = 1e-3f, lrMin = 1e-4f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, weightDecay = 0.0f;
   int64_t warmupSteps = 100, totalSteps = 10000;
 };
-
-class TrainerWrap;
-// ggml's epoch callback carries no user data; one epoch runs at a time per process
-std::atomic<TrainerWrap *> g_running{nullptr};
 
 class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
  public:
@@ -49,49 +45,49 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
     schedule_.totalSteps = (int64_t) num("totalSteps");
     schedule_.weightDecay = (float) num("weightDecay");
 
-    llama_context_params cp = llama_context_default_params();
-    cp.n_ctx = nCtx_;
-    cp.n_batch = nCtx_;
-    cp.n_ubatch = nCtx_;
-    cp.n_seq_max = 1;
-    cp.n_threads = threads;
-    cp.n_threads_batch = threads;
-    // OUT_PROD has no F16 backward: the KV cache must be F32 for training
-    cp.type_k = GGML_TYPE_F32;
-    cp.type_v = GGML_TYPE_F32;
-    cp.no_perf = true;
-    clearLlamaError();
-    ctx_ = llama_init_from_model(model_, cp);
-    if (!ctx_) {
-      Napi::Error::New(env, "could not create the training context: " + lastLlamaError()).ThrowAsJavaScriptException();
+    const std::string problem = describeLlamaForTraining(model_, shape_, weights_);
+    if (!problem.empty()) {
+      Napi::Error::New(env, "cannot train this model: " + problem).ThrowAsJavaScriptException();
       return;
     }
-    if ((int32_t) llama_n_ctx(ctx_) != nCtx_) {
-      // llama.cpp rounds the context up (to 256 cells); a window must fill it exactly
-      Napi::Error::New(env, "the training window must be a multiple of 256 tokens; llama.cpp made the context " +
-                                std::to_string(llama_n_ctx(ctx_)) + " for " + std::to_string(nCtx_))
-          .ThrowAsJavaScriptException();
-      release();
+    backend_ = ggml_backend_init_by_type(GGML_BACKEND_DEVICE_TYPE_CPU, nullptr);
+    if (!backend_) {
+      Napi::Error::New(env, "could not start ggml's CPU backend").ThrowAsJavaScriptException();
       return;
     }
-    // llama_opt_epoch uses the CPU backend's thread count as the last llama_decode set it (default 4, which on
-    // 2 cores is ~80x slower): one throwaway decode sets it
-    llama_batch b = llama_batch_get_one(&warmToken_, 1);
-    llama_decode(ctx_, b);
-    llama_memory_clear(llama_get_memory(ctx_), true);
+    ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(ggml_backend_get_device(backend_));
+    auto setThreads = (ggml_backend_set_n_threads_t) ggml_backend_reg_get_proc_address(reg, "ggml_backend_set_n_threads");
+    if (setThreads) setThreads(backend_, threads);
 
-    // llama_opt_init leaves token_embd frozen (a FIXME upstream): mark it trainable ourselves
-    for (const auto & [name, tensor] : llama_internal_get_tensor_map(model_)) {
-      if (name == "token_embd.weight") ggml_set_param(tensor);
-    }
-    llama_opt_params op{};
-    op.n_ctx_train = 0;
-    op.param_filter = llama_opt_param_filter_all;
-    op.param_filter_ud = nullptr;
+    // inputs live in a statically allocated context (ggml-opt requires it for static graphs)
+    ggml_init_params ip = {2 * ggml_tensor_overhead(), nullptr, true};
+    ctxInputs_ = ggml_init(ip);
+    tokens_ = ggml_new_tensor_1d(ctxInputs_, GGML_TYPE_I32, nCtx_);
+    positions_ = ggml_new_tensor_1d(ctxInputs_, GGML_TYPE_I32, nCtx_);
+    ggml_set_input(positions_);
+    bufInputs_ = ggml_backend_alloc_ctx_tensors(ctxInputs_, backend_);
+    std::vector<int32_t> pos(nCtx_);
+    for (int32_t i = 0; i < nCtx_; i++) pos[i] = i;
+    ggml_backend_tensor_set(positions_, pos.data(), 0, pos.size() * sizeof(int32_t));
+
+    // the forward graph, its backward pass and the optimizer step are built once (ggml-opt's static graphs)
+    const size_t graphSize = 8192;
+    ggml_init_params cp = {graphSize * ggml_tensor_overhead() + 4 * ggml_graph_overhead_custom(graphSize, true), nullptr, true};
+    ctxCompute_ = ggml_init(cp);
+    for (ggml_tensor * t : weights_.all) ggml_set_param(t);
+    ggml_tensor * logits = buildLlamaTrainGraph(ctxCompute_, shape_, weights_, tokens_, positions_);
+
+    sched_ = ggml_backend_sched_new(&backend_, nullptr, 1, graphSize, false, false);
+    ggml_opt_params op = ggml_opt_default_params(sched_, GGML_OPT_LOSS_TYPE_CROSS_ENTROPY);
+    op.ctx_compute = ctxCompute_;
+    op.inputs = tokens_;
+    op.outputs = logits;
+    op.build_type = GGML_OPT_BUILD_TYPE_OPT;
+    op.opt_period = 1;
     op.get_opt_pars = &TrainerWrap::OptimizerParams;
     op.get_opt_pars_ud = this;
-    op.optimizer_type = GGML_OPT_OPTIMIZER_TYPE_ADAMW;
-    llama_opt_init(ctx_, model_, op);
+    op.optimizer = GGML_OPT_OPTIMIZER_TYPE_ADAMW;
+    opt_ = ggml_opt_init(op);
   }
 
   ~TrainerWrap() { release(); }
@@ -118,15 +114,28 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
     return p;
   }
 
-  static void OnBatch(bool train, ggml_opt_context_t, ggml_opt_dataset_t, ggml_opt_result_t, int64_t ibatch,
-                      int64_t ibatchMax, int64_t) {
-    TrainerWrap * self = g_running.load();
-    if (!self) return;
-    if (train) { self->trainDone_ = ibatch; self->trainTotal_ = ibatchMax; }
-    else { self->evalDone_ = ibatch; self->evalTotal_ = ibatchMax; }
+  // one window through the graph: a training step (forward, backward, AdamW) or a forward pass only
+  void runWindow(const int32_t * window, bool train, ggml_opt_result_t result, std::vector<float> & onehot) {
+    ggml_opt_alloc(opt_, train);
+    ggml_backend_tensor_set(tokens_, window, 0, (size_t) nCtx_ * sizeof(int32_t));
+    ggml_tensor * labels = ggml_opt_labels(opt_);
+    const int64_t nVocab = labels->ne[0];
+    onehot.assign((size_t) nVocab * nCtx_, 0.0f);
+    for (int32_t j = 0; j < nCtx_; j++) onehot[(size_t) j * nVocab + window[j + 1]] = 1.0f;
+    ggml_backend_tensor_set(labels, onehot.data(), 0, onehot.size() * sizeof(float));
+    ggml_opt_eval(opt_, result);
   }
 
-  llama_context * ctx_ = nullptr;
+  LlamaTrainShape shape_;
+  LlamaTrainWeights weights_;
+  ggml_backend_t backend_ = nullptr;
+  ggml_backend_sched_t sched_ = nullptr;
+  ggml_context * ctxInputs_ = nullptr;
+  ggml_context * ctxCompute_ = nullptr;
+  ggml_backend_buffer_t bufInputs_ = nullptr;
+  ggml_tensor * tokens_ = nullptr;
+  ggml_tensor * positions_ = nullptr;
+  ggml_opt_context_t opt_ = nullptr;
   int32_t nCtx_ = 0;
   std::atomic<bool> busy_{false};
   std::atomic<int64_t> trainDone_{0}, trainTotal_{0}, evalDone_{0}, evalTotal_{0};
@@ -156,14 +165,18 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
     return info.Env().Undefined();
   }
   void release() {
-    if (ctx_) { llama_free(ctx_); ctx_ = nullptr; }
+    if (opt_) { ggml_opt_free(opt_); opt_ = nullptr; }
+    if (sched_) { ggml_backend_sched_free(sched_); sched_ = nullptr; }
+    if (bufInputs_) { ggml_backend_buffer_free(bufInputs_); bufInputs_ = nullptr; }
+    if (ctxCompute_) { ggml_free(ctxCompute_); ctxCompute_ = nullptr; }
+    if (ctxInputs_) { ggml_free(ctxInputs_); ctxInputs_ = nullptr; }
+    if (backend_) { ggml_backend_free(backend_); backend_ = nullptr; }
     if (!modelRef_.IsEmpty()) modelRef_.Reset();
   }
 
   Napi::ObjectReference modelRef_;
   llama_model * model_ = nullptr;
   Schedule schedule_;
-  llama_token warmToken_ = 0;
 };
 
 class EpochWorker : public Napi::AsyncWorker {
@@ -178,28 +191,23 @@ class EpochWorker : public Napi::AsyncWorker {
   void Execute() override {
     const int64_t n = trainer_->nCtx_;
     const int64_t ndata = (int64_t) windows_.size() / (n + 1);
-    ggml_opt_dataset_t dataset = ggml_opt_dataset_init(GGML_TYPE_I32, GGML_TYPE_I32, n, n, ndata, 1);
-    auto * data = (int32_t *) ggml_opt_dataset_data(dataset)->data;
-    auto * labels = (int32_t *) ggml_opt_dataset_labels(dataset)->data;
-    for (int64_t i = 0; i < ndata; i++) {
-      const int32_t * w = windows_.data() + i * (n + 1);
-      for (int64_t j = 0; j < n; j++) {
-        data[i * n + j] = w[j];
-        labels[i * n + j] = w[j + 1];
-      }
-    }
     ggml_opt_result_t train = ggml_opt_result_init(), eval = ggml_opt_result_init();
+    std::vector<float> onehot;
     trainer_->trainDone_ = trainer_->evalDone_ = 0;
-    g_running = trainer_;
-    llama_opt_epoch(trainer_->ctx_, dataset, train, eval, nTrain_, &TrainerWrap::OnBatch, &TrainerWrap::OnBatch);
-    g_running = nullptr;
+    trainer_->trainTotal_ = nTrain_;
+    trainer_->evalTotal_ = ndata - nTrain_;
+    for (int64_t i = 0; i < ndata; i++) {
+      const bool training = i < nTrain_;
+      trainer_->runWindow(windows_.data() + i * (n + 1), training, training ? train : eval, onehot);
+      if (training) trainer_->trainDone_ = i + 1;
+      else trainer_->evalDone_ = i + 1 - nTrain_;
+    }
     double unc;
     ggml_opt_result_loss(train, &trainLoss_, &unc);
     ggml_opt_result_accuracy(train, &trainAccuracy_, &unc);
     if (nTrain_ < ndata) ggml_opt_result_loss(eval, &evalLoss_, &unc);
     ggml_opt_result_free(train);
     ggml_opt_result_free(eval);
-    ggml_opt_dataset_free(dataset);
   }
   void OnOK() override {
     trainer_->busy_ = false;
@@ -224,7 +232,7 @@ class EpochWorker : public Napi::AsyncWorker {
 };
 
 Napi::Value TrainerWrap::Epoch(const Napi::CallbackInfo & info) {
-  if (!ctx_) return throwError(info.Env(), "the trainer is disposed");
+  if (!opt_) return throwError(info.Env(), "the trainer is disposed");
   if (busy_.exchange(true)) return throwError(info.Env(), "an epoch is already running");
   auto * worker = new EpochWorker(info.Env(), this, info[0].As<Napi::Int32Array>(),
                                   (int64_t) info[1].As<Napi::Number>().DoubleValue());

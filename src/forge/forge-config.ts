@@ -6,8 +6,7 @@ export interface ForgeConfig {
   seed: number;
   corpus: { trainStories: number; trainChats: number; heldoutStories: number; heldoutChats: number };
   vocabSize: number;
-  /** attention 'off' while llama.cpp cannot train through its KV cache: see init-model.ts */
-  model: { nEmbd: number; nLayer: number; nHead: number; nFf: number; attention: 'off' | 'random' };
+  model: { nEmbd: number; nLayer: number; nHead: number; nFf: number };
   training: { window: number; epochs: number; lr: number; lrMin: number; warmupSteps: number; validationShare: number };
   threads: number;
   /** quantize the served model (llama_ftype), or keep F32 */
@@ -34,8 +33,8 @@ export const FULL_FORGE: ForgeConfig = {
   seed: 1,
   corpus: { trainStories: 6000, trainChats: 4000, heldoutStories: 300, heldoutChats: 200 },
   vocabSize: 2900,
-  model: { nEmbd: 128, nLayer: 4, nHead: 4, nFf: 384, attention: 'off' },
-  training: { window: 256, epochs: 3, lr: 1e-3, lrMin: 1e-4, warmupSteps: 200, validationShare: 0.02 },
+  model: { nEmbd: 128, nLayer: 4, nHead: 4, nFf: 384 },
+  training: { window: 256, epochs: 4, lr: 1.5e-3, lrMin: 1e-4, warmupSteps: 200, validationShare: 0.02 },
   threads: 2,
   quantize: 'q8_0',
   evaluation: { heldoutDocuments: 200, conceptSamples: 10, conceptMaxTokens: 96, temperature: 0.8 },
@@ -47,7 +46,7 @@ export const MINI_FORGE: ForgeConfig = {
   seed: 1,
   corpus: { trainStories: 120, trainChats: 80, heldoutStories: 10, heldoutChats: 10 },
   vocabSize: 600,
-  model: { nEmbd: 32, nLayer: 2, nHead: 2, nFf: 64, attention: 'off' },
+  model: { nEmbd: 32, nLayer: 2, nHead: 2, nFf: 64 },
   training: { window: 256, epochs: 1, lr: 2e-3, lrMin: 2e-4, warmupSteps: 5, validationShare: 0.05 },
   threads: 1,
   quantize: 'q8_0',

@@ -136,6 +136,7 @@ export async function runForge(config: ForgeConfig, outDir: string): Promise<For
       tokens: acts.tokens.subarray(0, labelRows),
       tokenText: (t) => engine.tokenText(t),
       tokenConcepts,
+      rowConcepts: (row) => train.documents[acts.documentOf[row]!]!.concepts,
       context,
     });
     const saeDir = path.join(outDir, 'sae');
@@ -180,7 +181,9 @@ function withLabels(sae: Sae, labels: FeatureLabel[]): Sae {
 /** Finds the concept's feature by its label and sweeps the strength on an open request. */
 async function steerToConcept(engine: Engine, sae: Sae, labels: FeatureLabel[], config: ForgeConfig) {
   const { concept } = config.steering;
-  const feature = labels.filter((l) => l.concept === concept).sort((a, b) => b.concept_score - a.concept_score)[0];
+  // the feature most tied to the concept, by its words or by its stories
+  const tie = (l: FeatureLabel) => l.concept_score + l.document_score;
+  const feature = labels.filter((l) => l.concept === concept).sort((a, b) => tie(b) - tie(a))[0];
   if (!feature) return { concept, feature: null, arms: [], note: `no feature is labelled ${concept}` };
   const meanNorms = await measureMeanNorms(engine);
   const resolver = new SteeringResolver({ source: engine, meanNorms, defaultLayer: sae.hookLayer, sae });
@@ -200,5 +203,5 @@ async function steerToConcept(engine: Engine, sae: Sae, labels: FeatureLabel[], 
     maxTokens: config.steering.maxTokens,
     seed: config.seed,
   });
-  return { concept, feature: { index: feature.index, description: feature.description, concept_score: feature.concept_score }, arms };
+  return { concept, feature: { index: feature.index, description: feature.description, concept_score: feature.concept_score, document_score: feature.document_score }, arms };
 }

@@ -9,14 +9,9 @@
  *
  * Tensor names, shapes, order and metadata come from random-llama.ts, so both model families stay in step.
  *
- * attn_k and attn_v are special. llama.cpp's training graph (the version node-llama-cpp 3.21.1 ships) routes K
- * and V through the KV cache, so they get no gradient at all (llama.cpp PR #28520, open), and neither does
- * anything upstream through that path: the optimizer tunes the earlier layers as if attention did not read them
- * (one AdamW step against finite differences: attn_output, output and ffn signs agree; attn_norm, which changes
- * the loss only through V when K = 0, moves by exactly 0). So whatever flows through K/V makes training worse. Measured on the forge's 128-wide model, 2 epochs of 289k
- * tokens, held-out loss (bigram 2.52): K, V ~N(0, 0.02²) 3.87; K, V identity 5.26; K = 0, V identity 6.37;
- * K = V = 0 (attention contributes nothing) 2.91. Until llama.cpp trains through its cache, `attention: 'off'`
- * (the forge's default) zeroes them, and the model predicts from the current token's residual stream only.
+ * Every tensor trains, attention included: the trainer (native/src/train-graph.cc) computes attention inside its
+ * own graph. llama.cpp's own training graph would not do: it routes K and V through the KV cache, where the
+ * gradient stops (llama.cpp PR #28520), and the model it trains cannot beat a bigram model.
  */
 import { GgmlTensorType, writeGguf, type GgufTensorSpec } from '../gguf/gguf-writer.js';
 import { llamaMetadata, llamaTensorLayout, normalRows, validateLlamaShape, type LlamaShape } from '../models/random-llama.js';
@@ -37,8 +32,6 @@ export interface InitialModelOptions {
   chatTemplate: string;
   /** general.name; defaults to "storyworld" */
   name?: string;
-  /** 'off' zeroes attn_k and attn_v (see above); 'random' initialises them like every other matrix */
-  attention?: 'off' | 'random';
 }
 
 export interface InitialModelResult {
@@ -62,14 +55,6 @@ export function initialTensors(o: InitialModelOptions): GgufTensorSpec[] {
       case 'ffn_norm':
       case 'output_norm':
         return { name, shape, type: GgmlTensorType.F32, data: () => [new Float32Array(rowLength).fill(1)] };
-      case 'attn_k':
-      case 'attn_v':
-        return {
-          name,
-          shape,
-          type: GgmlTensorType.F32,
-          data: () => normalRows(o.seed, name, rowLength, rows, o.attention === 'random' ? INIT_STD : 0),
-        };
       case 'attn_output':
       case 'ffn_down':
         return { name, shape, type: GgmlTensorType.F32, data: () => normalRows(o.seed, name, rowLength, rows, residualOutputStd) };

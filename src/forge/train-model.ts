@@ -1,6 +1,6 @@
 /**
- * Trains the forge's language model from its random initialisation with llama.cpp's own optimizer, through
- * the addon: fixed-length windows over the tokenized corpus, shuffled afresh each epoch (llama.cpp does not
+ * Trains the forge's language model from its random initialisation with ggml's AdamW (the optimizer llama.cpp's
+ * training API wraps) over the addon's own training graph: fixed-length windows over the tokenized corpus, shuffled afresh each epoch (llama.cpp does not
  * shuffle), AdamW with warm-up and cosine decay, a held-out loss after every epoch.
  */
 import { loadAddon } from '../native/addon.js';
@@ -12,7 +12,7 @@ export interface TrainModelOptions {
   outPath: string;
   /** tokenized training documents (each with its BOS/EOS) */
   documents: readonly number[][];
-  /** tokens per window and per optimizer step; a multiple of 256 (llama.cpp's context granularity) */
+  /** tokens per window and per optimizer step; also the model's trained context length */
   window: number;
   epochs: number;
   lr: number;
