@@ -12,6 +12,7 @@ import { ApiError, registerErrorHandlers, toRequestValidationError } from './err
 import { registerOpenApi } from './openapi.js';
 import { chatCompletionsRoutes } from './routes/chat-completions.js';
 import { completionsRoutes } from './routes/completions.js';
+import { featuresRoutes } from './routes/features.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { modelsRoutes } from './routes/models.js';
@@ -100,6 +101,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await registerOpenApi(app);
   await app.register(chatCompletionsRoutes, { services });
   await app.register(completionsRoutes, { services });
+  await app.register(featuresRoutes, { services });
   await app.register(modelsRoutes, { services });
   await app.register(healthRoutes, { services });
   await app.register(metricsRoutes, { services });

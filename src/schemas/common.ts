@@ -153,7 +153,18 @@ export const steeringEchoSchema = z
     strength: z.number(),
     apply_to: z.enum(['all', 'prompt', 'generation']),
     vector_norm: z.number().nullable().describe('Norm of the added vector (strength × mean residual norm); null for clamp.'),
-    phrase_method: z.literal('activation_addition').optional(),
+    phrase_method: z
+      .enum(['activation_addition', 'label_search'])
+      .optional()
+      .describe(
+        "How a phrase was turned into a direction. label_search (with an SAE that has labels, at the SAE's layer): some " +
+          "feature's label holds every word of the phrase, and the best such feature's decoder direction is used. " +
+          "activation_addition: the phrase's mean residual minus a neutral text's.",
+      ),
+    features: z
+      .array(z.object({ index: z.int(), label: z.string(), score: z.number() }))
+      .optional()
+      .describe('label_search: the feature the phrase resolved to, with its label match score (0..1).'),
     top_features: z
       .array(z.object({ index: z.int(), activation: z.number(), label: z.string().optional() }))
       .optional()

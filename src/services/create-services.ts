@@ -11,6 +11,7 @@ import { measureMeanNorms } from '../steering/mean-norms.js';
 import { SteeringResolver } from '../steering/resolve.js';
 import { ChatTemplate } from './chat-template.js';
 import { CompletionService } from './completion-service.js';
+import { createFeatureService, type FeatureService } from './feature-service.js';
 import { GrammarCompiler } from './grammar.js';
 
 export interface Services {
@@ -18,6 +19,8 @@ export interface Services {
   /** absent while the model loads (and when the app is built only for its OpenAPI document) */
   completions?: CompletionService;
   model?: ModelObject;
+  /** the /v1/features endpoints; null when no SAE is loaded */
+  features?: FeatureService | null;
 }
 
 export interface LoadedSae {
@@ -65,7 +68,8 @@ export async function createServices(options: CreateServicesOptions): Promise<Se
     chatTemplate,
     grammars: new GrammarCompiler(engine.llama),
   });
-  return { metrics, completions, model: describeModel(engine, resolver.defaultLayer, meanNorms, options.sae ?? null) };
+  const features = options.sae ? await createFeatureService({ engine, resolver, chatTemplate, saePath: options.sae.path, sae: options.sae.sae }) : null;
+  return { metrics, completions, features, model: describeModel(engine, resolver.defaultLayer, meanNorms, options.sae ?? null) };
 }
 
 /** The loaded services, or the 503 a request gets while the model is still loading. */

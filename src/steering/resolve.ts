@@ -7,6 +7,7 @@
  * on every model and layer; only its direction comes from the phrase, feature or vector.
  */
 import type { AddIntervention, ApplyTo, ClampIntervention, Intervention } from '../engine/types.js';
+import { LabelIndex } from '../sae/label-search.js';
 import type { Sae } from '../sae/sae.js';
 import { EmptyPhraseError, PhraseVectors, type LabelledFeature, type PhraseVector } from './phrase-vectors.js';
 import { l2Norm, type ResidualSource } from './residual-source.js';
@@ -28,7 +29,13 @@ export interface SteeringEcho {
   apply_to: ApplyTo;
   /** norm of the vector added; null for clamp */
   vector_norm: number | null;
-  phrase_method?: 'activation_addition';
+  /**
+   * label_search: the phrase named a feature by its label (every word of the phrase is in the label) and the
+   * feature's decoder direction was used; activation_addition: the phrase's mean residual minus a neutral one.
+   */
+  phrase_method?: 'activation_addition' | 'label_search';
+  /** label_search: the feature the phrase resolved to */
+  features?: { index: number; label: string; score: number }[];
   top_features?: LabelledFeature[];
 }
 
@@ -47,6 +54,8 @@ export interface SteeringResolverOptions {
   sae?: Sae;
   /** shared phrase cache; one is created when omitted */
   phraseVectors?: PhraseVectors;
+  /** index over the SAE's labels for phrases; built from the SAE's labels when omitted */
+  labels?: LabelIndex;
 }
 
 /** One item after the checks that need no forward pass; `param(field)` names its fields for errors. */
@@ -67,6 +76,8 @@ export class SteeringResolver {
   private readonly phrases: PhraseVectors;
   /** the layer items use when they name none: the SAE's, else the configured default */
   readonly defaultLayer: number;
+  /** the SAE's labels, searchable; null without an SAE or without labels (phrases then use activation addition) */
+  readonly labels: LabelIndex | null;
 
   constructor(options: SteeringResolverOptions) {
     const { nLayer, nEmbd } = options.source.info;
@@ -86,6 +97,7 @@ export class SteeringResolver {
     this.meanNorms = meanNorms;
     this.sae = sae;
     this.phrases = options.phraseVectors ?? new PhraseVectors({ source: options.source, sae });
+    this.labels = sae && sae.labels.size > 0 ? (options.labels ?? new LabelIndex(sae.labels)) : null;
   }
 
   async resolve(steer: SteerSpec | undefined, signal?: AbortSignal): Promise<ResolvedSteering> {
@@ -153,7 +165,13 @@ export class SteeringResolver {
   ): Promise<{ intervention: Intervention | null; echo: SteeringEcho }> {
     const { item, source, mode, layer, strength, applyTo } = checked;
     const echo: SteeringEcho = { source, mode, layer, strength, apply_to: applyTo, vector_norm: null };
-    if (source === 'phrase') Object.assign(echo, { phrase: item.phrase, phrase_method: 'activation_addition' });
+    // a phrase that names a labelled feature steers along that feature; labels live at the SAE's layer only
+    const named = source === 'phrase' && this.labels && layer === this.sae!.hookLayer ? this.labels.resolvePhrase(item.phrase!) : null;
+    if (named) {
+      Object.assign(echo, { phrase: item.phrase, phrase_method: 'label_search', features: [{ index: named.index, label: named.label, score: named.score }] });
+    } else if (source === 'phrase') {
+      Object.assign(echo, { phrase: item.phrase, phrase_method: 'activation_addition' });
+    }
     if (source === 'feature') {
       const label = this.sae!.label(item.feature!);
       Object.assign(echo, label === undefined ? { feature: item.feature } : { feature: item.feature, label });
@@ -175,7 +193,9 @@ export class SteeringResolver {
 
     // kept in float64 for raw vectors, whose entries may not fit float32 before normalising
     let direction: ArrayLike<number>;
-    if (source === 'phrase') {
+    if (named) {
+      direction = this.sae!.decoderRow(named.index);
+    } else if (source === 'phrase') {
       const phrase = await this.phraseVector(item.phrase!, layer, checked.param('phrase'), signal);
       direction = phrase.direction;
       if (phrase.topFeatures) echo.top_features = phrase.topFeatures;
