@@ -272,7 +272,14 @@ describe('a phrase in steer', () => {
   it('uses activation addition when no label matches, or at a layer other than the SAE’s', async () => {
     const unmatched = await chat({ phrase: 'purple unicorn', strength: 4 });
     expect(unmatched.steering).toMatchObject({ phrase_method: 'activation_addition' });
-    expect(unmatched.steering.top_features!.length).toBeGreaterThan(0);
+    // its top features (natively encoded) are the plain encode's on the phrase's mean residual at the SAE layer
+    const tokens = engine.tokenize('purple unicorn', { addSpecial: true, parseSpecial: false });
+    const [rows] = await engine.captureResiduals(tokens, [LAYER]);
+    const mean = new Float32Array(sae.dIn);
+    for (let r = 1; r < tokens.length; r++) for (let i = 0; i < sae.dIn; i++) mean[i]! += rows![r * sae.dIn + i]! / (tokens.length - 1);
+    const expected = sae.topFeatures(mean, 5);
+    expect(unmatched.steering.top_features!.map((f) => f.index)).toEqual(expected.map((f) => f.index));
+    unmatched.steering.top_features!.forEach((f, i) => expect(f.activation).toBeCloseTo(expected[i]!.activation, 3));
     const elsewhere = await chat({ phrase: 'dragons', strength: 4, layer: 1 });
     expect(elsewhere.steering).toMatchObject({ phrase_method: 'activation_addition', layer: 1 });
     expect(elsewhere.steering).not.toHaveProperty('features');

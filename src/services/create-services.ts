@@ -7,6 +7,7 @@ import { ModelLoadingError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { ModelObject } from '../schemas/models.js';
 import type { Sae } from '../sae/sae.js';
+import { SaeEncoder } from '../sae/sae-encoder.js';
 import { measureMeanNorms } from '../steering/mean-norms.js';
 import { SteeringResolver } from '../steering/resolve.js';
 import { ChatTemplate } from './chat-template.js';
@@ -47,11 +48,14 @@ export async function createServices(options: CreateServicesOptions): Promise<Se
   const { engine, metrics } = options;
   const { info } = engine;
   const meanNorms = await measureMeanNorms(engine);
+  // one native encoder serves phrases' top features and the feature endpoints
+  const encoder = options.sae ? await SaeEncoder.create(options.sae.sae) : undefined;
   const resolver = new SteeringResolver({
     source: engine,
     meanNorms,
     defaultLayer: options.steerLayer ?? defaultSteerLayer(info.nLayer),
     sae: options.sae?.sae,
+    encoder,
   });
   const chatTemplate = new ChatTemplate(info.chatTemplate, {
     bos: info.bos >= 0 ? engine.tokenText(info.bos) : '',
@@ -68,7 +72,7 @@ export async function createServices(options: CreateServicesOptions): Promise<Se
     chatTemplate,
     grammars: new GrammarCompiler(engine.llama),
   });
-  const features = options.sae ? await createFeatureService({ engine, resolver, chatTemplate, saePath: options.sae.path, sae: options.sae.sae }) : null;
+  const features = options.sae && encoder ? await createFeatureService({ engine, resolver, chatTemplate, saePath: options.sae.path, encoder }) : null;
   return { metrics, completions, features, model: describeModel(engine, resolver.defaultLayer, meanNorms, options.sae ?? null) };
 }
 

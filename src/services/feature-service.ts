@@ -22,7 +22,7 @@ import { findConstellations, type PositionFeatures } from '../sae/constellations
 import { loadFeatureStats, type FeatureStats } from '../sae/feature-stats.js';
 import { LabelIndex } from '../sae/label-search.js';
 import type { Sae } from '../sae/sae.js';
-import { SaeEncoder } from '../sae/sae-encoder.js';
+import type { SaeEncoder } from '../sae/sae-encoder.js';
 import type { SteeringResolver } from '../steering/resolve.js';
 import { firstContentRow, tokenizeForCapture } from '../steering/residual-source.js';
 import type { ChatTemplate } from './chat-template.js';
@@ -58,25 +58,22 @@ export interface FeatureServiceOptions {
 }
 
 /**
- * The service for a loaded SAE: its statistics from beside its files (the --sae folder, or the folder of the
- * file given), its native encoder, and the resolver's label index (one index serves search and steering).
+ * The service for a loaded SAE (the encoder's): its statistics from beside its files (the --sae folder, or the
+ * folder of the file given), and the resolver's label index (one index serves search and steering).
  */
 export async function createFeatureService(options: {
   engine: FeatureEngine;
   resolver: Pick<SteeringResolver, 'resolve' | 'labels'>;
   chatTemplate: ChatTemplate;
   saePath: string;
-  sae: Sae;
-  threads?: number;
+  encoder: SaeEncoder;
 }): Promise<FeatureService> {
-  const { sae, saePath } = options;
+  const { saePath, encoder } = options;
   const folder = (await stat(saePath)).isDirectory() ? saePath : dirname(saePath);
-  const stats = await loadFeatureStats(folder, sae.dSae);
-  const encoder = await SaeEncoder.create(sae, options.threads === undefined ? {} : { threads: options.threads });
+  const stats = await loadFeatureStats(folder, encoder.sae.dSae);
   return new FeatureService({
     ...options,
-    encoder,
-    labels: options.resolver.labels ?? new LabelIndex(sae.labels),
+    labels: options.resolver.labels ?? new LabelIndex(encoder.sae.labels),
     stats: stats?.stats ?? null,
   });
 }

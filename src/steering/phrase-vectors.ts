@@ -7,6 +7,7 @@
  * and concurrent requests for the same phrase share one capture.
  */
 import type { FeatureActivation, Sae } from '../sae/sae.js';
+import type { SaeEncoder } from '../sae/sae-encoder.js';
 import { Lru } from './lru.js';
 import { NEUTRAL_TEXT } from './mean-norms.js';
 import { firstContentRow, meanRows, tokenizeForCapture, type ResidualSource } from './residual-source.js';
@@ -36,6 +37,8 @@ export class EmptyPhraseError extends Error {
 export interface PhraseVectorsOptions {
   source: ResidualSource;
   sae?: Sae;
+  /** the SAE's native encoder, for the top features (else the plain Sae.encode, in slices between event-loop turns) */
+  encoder?: SaeEncoder;
   baselineText?: string;
   /** (phrase, layer) mean residuals kept; each costs nEmbd floats */
   cacheSize?: number;
@@ -44,6 +47,7 @@ export interface PhraseVectorsOptions {
 export class PhraseVectors {
   private readonly source: ResidualSource;
   private readonly sae: Sae | undefined;
+  private readonly encoder: SaeEncoder | undefined;
   private readonly baselineText: string;
   /** key: `${layer}\n${text}`; the baseline lives here too but is pinned in `baselineMeans` */
   private readonly means: Lru<string, Float32Array>;
@@ -55,6 +59,7 @@ export class PhraseVectors {
   constructor(options: PhraseVectorsOptions) {
     this.source = options.source;
     this.sae = options.sae;
+    this.encoder = options.encoder;
     this.baselineText = options.baselineText ?? NEUTRAL_TEXT;
     const cacheSize = options.cacheSize ?? DEFAULT_PHRASE_CACHE_SIZE;
     this.means = new Lru(cacheSize);
@@ -77,7 +82,8 @@ export class PhraseVectors {
     let topFeatures = cachedTop;
     if (this.sae && !topFeatures) {
       const sae = this.sae;
-      const strongest = await sae.topFeaturesAsync(phraseMeans[layers.indexOf(sae.hookLayer)]!, PHRASE_TOP_FEATURES);
+      const mean = phraseMeans[layers.indexOf(sae.hookLayer)]!;
+      const strongest = this.encoder ? await nativeTop(this.encoder, mean) : await sae.topFeaturesAsync(mean, PHRASE_TOP_FEATURES);
       topFeatures = strongest.map((f) => {
         const label = sae.label(f.index);
         return label === undefined ? f : { ...f, label };
@@ -136,4 +142,9 @@ export class PhraseVectors {
       return meanRows(matrix, nEmbd, from, tokens.length);
     });
   }
+}
+
+async function nativeTop(encoder: SaeEncoder, row: Float32Array): Promise<FeatureActivation[]> {
+  const { indices, values } = await encoder.encode(row, 1, { topN: PHRASE_TOP_FEATURES });
+  return Array.from(indices, (index, i) => ({ index, activation: values[i]! })).filter((f) => f.index >= 0);
 }

@@ -9,6 +9,7 @@
 import type { AddIntervention, ApplyTo, ClampIntervention, Intervention } from '../engine/types.js';
 import { LabelIndex } from '../sae/label-search.js';
 import type { Sae } from '../sae/sae.js';
+import type { SaeEncoder } from '../sae/sae-encoder.js';
 import { EmptyPhraseError, PhraseVectors, type LabelledFeature, type PhraseVector } from './phrase-vectors.js';
 import { l2Norm, type ResidualSource } from './residual-source.js';
 import { SteerError } from './steer-error.js';
@@ -54,6 +55,8 @@ export interface SteeringResolverOptions {
   sae?: Sae;
   /** shared phrase cache; one is created when omitted */
   phraseVectors?: PhraseVectors;
+  /** the SAE's native encoder, for a phrase's top features */
+  encoder?: SaeEncoder;
   /** index over the SAE's labels for phrases; built from the SAE's labels when omitted */
   labels?: LabelIndex;
 }
@@ -96,7 +99,7 @@ export class SteeringResolver {
     this.source = options.source;
     this.meanNorms = meanNorms;
     this.sae = sae;
-    this.phrases = options.phraseVectors ?? new PhraseVectors({ source: options.source, sae });
+    this.phrases = options.phraseVectors ?? new PhraseVectors({ source: options.source, sae, encoder: options.encoder });
     this.labels = sae && sae.labels.size > 0 ? (options.labels ?? new LabelIndex(sae.labels)) : null;
   }
 
