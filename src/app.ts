@@ -11,6 +11,7 @@ import type { Engine } from './engine/engine.js';
 import { ApiError, registerErrorHandlers, toRequestValidationError } from './errors.js';
 import { registerOpenApi } from './openapi.js';
 import { chatCompletionsRoutes } from './routes/chat-completions.js';
+import { compareRoutes } from './routes/compare.js';
 import { completionsRoutes } from './routes/completions.js';
 import { featuresRoutes } from './routes/features.js';
 import { healthRoutes } from './routes/health.js';
@@ -21,7 +22,7 @@ import type { Services } from './services/create-services.js';
 /** Requests carry a conversation, not files: 4 MiB holds a long chat plus a few raw steering vectors. */
 export const BODY_LIMIT_BYTES = 4 * 1024 * 1024;
 
-const INFERENCE_ROUTES = new Set(['/v1/chat/completions', '/v1/completions']);
+const INFERENCE_ROUTES = new Set(['/v1/chat/completions', '/v1/completions', '/v1/compare']);
 
 export interface BuildAppOptions {
   config: Pick<Config, 'apiKeys'>;
@@ -101,6 +102,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await registerOpenApi(app);
   await app.register(chatCompletionsRoutes, { services });
   await app.register(completionsRoutes, { services });
+  await app.register(compareRoutes, { services });
   await app.register(featuresRoutes, { services });
   await app.register(modelsRoutes, { services });
   await app.register(healthRoutes, { services });

@@ -147,7 +147,7 @@ export function describeError(err: unknown, contextParam: string | null = null):
 /** The request field a context overflow blames, by endpoint. */
 function contextParamFor(request: FastifyRequest): string | null {
   const url = request.routeOptions.url ?? '';
-  if (url.endsWith('/chat/completions')) return 'messages';
+  if (url.endsWith('/chat/completions') || url.endsWith('/compare')) return 'messages';
   if (url.endsWith('/completions')) return 'prompt';
   return null;
 }

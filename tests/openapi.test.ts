@@ -28,7 +28,7 @@ describe('openapi.yaml', () => {
     const document = parse(await readFile(OPENAPI_FILE, 'utf8')) as OpenApiDocument;
     expect(document.openapi).toBe('3.1.0');
     expect(Object.keys(document.paths).sort()).toEqual(
-      ['/health', '/metrics', '/v1/chat/completions', '/v1/completions', '/v1/features/inspect', '/v1/features/search', '/v1/features/{index}', '/v1/models', '/v1/models/{model}'].sort(),
+      ['/health', '/metrics', '/v1/chat/completions', '/v1/compare', '/v1/completions', '/v1/features/inspect', '/v1/features/search', '/v1/features/{index}', '/v1/models', '/v1/models/{model}'].sort(),
     );
     const chat = Object.keys(document.components.schemas.ChatCompletionRequest?.properties ?? {});
     expect(chat.slice(0, 2)).toEqual(['model', 'messages']);

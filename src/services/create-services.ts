@@ -11,6 +11,7 @@ import { SaeEncoder } from '../sae/sae-encoder.js';
 import { measureMeanNorms } from '../steering/mean-norms.js';
 import { SteeringResolver } from '../steering/resolve.js';
 import { ChatTemplate } from './chat-template.js';
+import { CompareService } from './compare-service.js';
 import { CompletionService } from './completion-service.js';
 import { createFeatureService, type FeatureService } from './feature-service.js';
 import { GrammarCompiler } from './grammar.js';
@@ -19,6 +20,8 @@ export interface Services {
   metrics: Metrics;
   /** absent while the model loads (and when the app is built only for its OpenAPI document) */
   completions?: CompletionService;
+  /** POST /v1/compare */
+  compare?: CompareService;
   model?: ModelObject;
   /** the /v1/features endpoints; null when no SAE is loaded */
   features?: FeatureService | null;
@@ -73,12 +76,13 @@ export async function createServices(options: CreateServicesOptions): Promise<Se
     grammars: new GrammarCompiler(engine.llama),
   });
   const features = options.sae && encoder ? await createFeatureService({ engine, resolver, chatTemplate, saePath: options.sae.path, encoder }) : null;
-  return { metrics, completions, features, model: describeModel(engine, resolver.defaultLayer, meanNorms, options.sae ?? null) };
+  const compare = new CompareService({ engine, resolver, metrics, chatTemplate });
+  return { metrics, completions, compare, features, model: describeModel(engine, resolver.defaultLayer, meanNorms, options.sae ?? null) };
 }
 
 /** The loaded services, or the 503 a request gets while the model is still loading. */
 export function requireLoaded(services: Services): Required<Services> {
-  if (!services.completions || !services.model) throw new ModelLoadingError();
+  if (!services.completions || !services.compare || !services.model) throw new ModelLoadingError();
   return services as Required<Services>;
 }
 
