@@ -17,6 +17,7 @@ import { featuresRoutes } from './routes/features.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { modelsRoutes } from './routes/models.js';
+import { playgroundRoutes } from './routes/playground.js';
 import type { Services } from './services/create-services.js';
 
 /** Requests carry a conversation, not files: 4 MiB holds a long chat plus a few raw steering vectors. */
@@ -107,5 +108,6 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(modelsRoutes, { services });
   await app.register(healthRoutes, { services });
   await app.register(metricsRoutes, { services });
+  await app.register(playgroundRoutes);
   return app;
 }
