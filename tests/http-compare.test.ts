@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../src/engine/engine.js';
 import type { CompareChunk, CompareResponse } from '../src/schemas/compare.js';
-import { buildTestApp, loadTestEngine } from './helpers/test-server.js';
+import { buildTestApp, listenOnFreePort, loadTestEngine, waitFor } from './helpers/test-server.js';
 
 const MESSAGE = 'Tell me about the sea.';
 const STEER = { phrase: 'the ocean', strength: 4 };
@@ -232,6 +232,36 @@ describe('streaming', () => {
     expect(response.statusCode).toBe(400);
     expect(response.headers['content-type']).toMatch(/^application\/json/);
     expect(response.json().error.param).toBe('prompt_template');
+  });
+
+  it('a client that hangs up mid-stream stops every arm and leaves no sequence behind', async () => {
+    const baseUrl = await listenOnFreePort(app);
+    const client = new AbortController();
+    const response = await fetch(`${baseUrl}/v1/compare`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model,
+        messages: [{ role: 'user', content: MESSAGE }],
+        steer: STEER,
+        stream: true,
+        n: 3,
+        max_tokens: 400,
+        // no early end of sequence: only the hang-up can stop these 12 generations
+        logit_bias: { [engine.info.eos]: -100 },
+      }),
+      signal: client.signal,
+    });
+    expect(response.status).toBe(200);
+    const reader = response.body!.getReader();
+    await reader.read();
+    client.abort();
+    await reader.cancel().catch(() => undefined);
+    await waitFor('the engine to free every sequence', () => {
+      const stats = engine.stats();
+      return stats.activeSequences === 0 && stats.queuedRequests === 0 && stats.sequencesHoldingKv === 0;
+      // the full 12 × 400 tokens take several seconds on this machine: freed this soon means stopped
+    }, 1_500);
   });
 });
 
