@@ -5,6 +5,8 @@
  *   --seed N      corpus, initialisation and sampling seed (default 1)
  *   --threads N   llama.cpp threads (default 2)
  *   --mini        the seconds-long miniature run the tests use
+ *   --reuse-model DIR   keep the language model of an earlier run with the same model settings (its
+ *                 metrics.json says) and redo only the later stages: SAE, labels, steering
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +20,7 @@ const { values } = parseArgs({
     seed: { type: 'string' },
     threads: { type: 'string' },
     mini: { type: 'boolean', default: false },
+    'reuse-model': { type: 'string' },
   },
 });
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -28,6 +31,7 @@ const config = {
   threads: values.threads ? Number(values.threads) : base.threads,
 };
 const out = path.resolve(values.out ?? path.join(root, 'models', 'storyworld'));
-const result = await runForge(config, out);
+const reuseModelFrom = values['reuse-model'];
+const result = await runForge(config, out, reuseModelFrom ? { reuseModelFrom: path.resolve(reuseModelFrom) } : {});
 const m = result.metrics as { perplexity: unknown; conceptUsage: { rate: number }; steering: unknown };
 console.log(JSON.stringify({ model: result.modelPath, sae: result.saeDir, metrics: result.metricsPath, perplexity: m.perplexity, conceptUsage: m.conceptUsage.rate }, null, 2));

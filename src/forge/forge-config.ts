@@ -37,9 +37,9 @@ export const FULL_FORGE: ForgeConfig = {
   training: { window: 256, epochs: 4, lr: 1.5e-3, lrMin: 1e-4, warmupSteps: 200, validationShare: 0.02 },
   threads: 2,
   quantize: 'q8_0',
-  evaluation: { heldoutDocuments: 200, conceptSamples: 10, conceptMaxTokens: 96, temperature: 0.8 },
-  sae: { rows: 200_000, heldoutRows: 10_000, dSae: 1024, k: 24, epochs: 3, batchSize: 1024, balance: 0.03, downstreamDocuments: 60, labelRows: 100_000 },
-  steering: { concept: 'ocean', strengths: [1, 2, 4, 6], samples: 24, maxTokens: 96 },
+  evaluation: { heldoutDocuments: 200, conceptSamples: 10, conceptMaxTokens: 192, temperature: 0.8 },
+  sae: { rows: 200_000, heldoutRows: 10_000, dSae: 2048, k: 8, epochs: 3, batchSize: 1024, balance: 0.03, downstreamDocuments: 60, labelRows: 100_000 },
+  steering: { concept: 'ocean', strengths: [1, 2, 4, 6], samples: 24, maxTokens: 192 },
 };
 
 export const MINI_FORGE: ForgeConfig = {

@@ -1,9 +1,9 @@
 /**
- * The forge pipeline: corpus → tokenizer → model trained through llama.cpp → evaluation against n-gram
+ * The forge pipeline: corpus → tokenizer → model trained with ggml's optimizer through the addon → evaluation against n-gram
  * baselines → activations through the hook → Top-k SAE (load balancing on, and off for comparison) → labels →
  * the steering demonstration. Writes the served artifacts and a metrics JSON with every figure.
  */
-import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Engine } from '../engine/engine.js';
@@ -24,7 +24,7 @@ import { labelFeatures, type FeatureLabel } from './label-features.js';
 import { saeDownstream } from './sae-downstream.js';
 import { steeringCheck } from './steering-check.js';
 import { buildForgeVocab } from './tokenizer.js';
-import { trainModel } from './train-model.js';
+import { trainModel, type EpochRecord } from './train-model.js';
 
 export interface ForgeResult {
   modelPath: string;
@@ -42,7 +42,30 @@ function saeSummary(m: SaeMetrics) {
   return rest;
 }
 
-export async function runForge(config: ForgeConfig, outDir: string): Promise<ForgeResult> {
+export interface ForgeOptions {
+  /**
+   * A previous forge output folder whose language model is reused instead of retrained (the later stages — SAE,
+   * labels, steering — are then redone): its metrics.json must record the same corpus, vocabulary, model,
+   * training, seed, threads and quantization, so the model is exactly what training would produce again.
+   */
+  reuseModelFrom?: string;
+}
+
+/** The settings that determine the trained language model. */
+function modelDeterminants(config: ForgeConfig) {
+  const { seed, corpus, vocabSize, model, training, threads, quantize } = config;
+  return { seed, corpus, vocabSize, model, training, threads, quantize };
+}
+
+async function reusableModel(dir: string, config: ForgeConfig): Promise<{ modelPath: string; history: EpochRecord[] }> {
+  const previous = JSON.parse(await readFile(path.join(dir, 'metrics.json'), 'utf8')) as { config: ForgeConfig; training: EpochRecord[] };
+  const want = JSON.stringify(modelDeterminants(config));
+  const have = JSON.stringify(modelDeterminants(previous.config));
+  if (want !== have) throw new Error(`${dir}/metrics.json was forged with other model settings: ${have} (now ${want})`);
+  return { modelPath: path.join(dir, 'storyworld.gguf'), history: previous.training };
+}
+
+export async function runForge(config: ForgeConfig, outDir: string, options: ForgeOptions = {}): Promise<ForgeResult> {
   const started = performance.now();
   const work = path.join(outDir, '.work');
   await mkdir(work, { recursive: true });
@@ -68,15 +91,27 @@ export async function runForge(config: ForgeConfig, outDir: string): Promise<For
   process.stderr.write(`vocabulary ${nVocab} tokens; ${trainTokens} training tokens (${(trainTokens / train.text.length).toFixed(3)} per char)\n`);
 
   stage('language model');
-  const trainedPath = path.join(work, 'trained-f32.gguf');
-  const history = await trainModel({ initPath, outPath: trainedPath, documents: trainDocs, ...config.training, threads: config.threads, seed: config.seed, logFile });
-  const { addon } = await loadAddon('cpu');
-  // llama_model_save_to_file keeps only the keys llama.cpp models: put the chat template back
-  const f32Path = path.join(work, 'storyworld-f32.gguf');
-  addon.setGgufStrings(trainedPath, f32Path, { 'tokenizer.chat_template': STORYWORLD_CHAT_TEMPLATE, 'general.name': 'storyworld' });
   const modelPath = path.join(outDir, 'storyworld.gguf');
-  if (config.quantize === 'q8_0') await addon.quantizeModel(f32Path, modelPath, LLAMA_FTYPE.Q8_0, config.threads);
-  else addon.setGgufStrings(f32Path, modelPath, {});
+  let history: EpochRecord[];
+  if (options.reuseModelFrom) {
+    const reused = await reusableModel(options.reuseModelFrom, config);
+    process.stderr.write(`reusing the trained model of ${options.reuseModelFrom}\n`);
+    if (path.resolve(reused.modelPath) !== path.resolve(modelPath)) {
+      await copyFile(reused.modelPath, modelPath);
+      // the training's loss log goes with its model
+      await copyFile(path.join(options.reuseModelFrom, 'forge-log.jsonl'), logFile).catch(() => undefined);
+    }
+    history = reused.history;
+  } else {
+    const trainedPath = path.join(work, 'trained-f32.gguf');
+    history = await trainModel({ initPath, outPath: trainedPath, documents: trainDocs, ...config.training, threads: config.threads, seed: config.seed, logFile });
+    const { addon } = await loadAddon('cpu');
+    // llama_model_save_to_file keeps only the keys llama.cpp models: put the chat template back
+    const f32Path = path.join(work, 'storyworld-f32.gguf');
+    addon.setGgufStrings(trainedPath, f32Path, { 'tokenizer.chat_template': STORYWORLD_CHAT_TEMPLATE, 'general.name': 'storyworld' });
+    if (config.quantize === 'q8_0') await addon.quantizeModel(f32Path, modelPath, LLAMA_FTYPE.Q8_0, config.threads);
+    else addon.setGgufStrings(f32Path, modelPath, {});
+  }
 
   stage('evaluation');
   const engine = await Engine.load({ modelPath, ctx: 512, parallel: 8, threads: config.threads, gpu: 'cpu' });
@@ -156,6 +191,7 @@ export async function runForge(config: ForgeConfig, outDir: string): Promise<For
       corpus: { trainDocuments: trainDocs.length, trainTokens, heldoutDocuments: heldoutDocs.length, concepts: CONCEPTS.length },
       model: { ...config.model, nVocab, parameters: undefined as number | undefined, file: path.basename(modelPath), quantization: config.quantize },
       training: history,
+      ...(options.reuseModelFrom ? { languageModelReusedFromEarlierRun: true } : {}),
       perplexity: { model: perplexity, ...baselines, belowBigram: 1 - perplexity / baselines.bigram },
       conceptUsage: usage,
       sae: { layer, dSae: config.sae.dSae, k: config.sae.k, balanced: { balance: config.sae.balance, ...balanced.metrics, downstream: balanced.downstream }, unbalanced: { balance: 0, ...unbalanced.metrics, downstream: unbalanced.downstream } },
