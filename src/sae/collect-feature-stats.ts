@@ -8,6 +8,7 @@ import type { Engine } from '../engine/engine.js';
 import { FeatureStatsCollector, DEFAULT_TOP_CONTEXTS } from './feature-stats-collector.js';
 import type { FeatureStatsRow } from './feature-stats.js';
 import type { SaeEncoder } from './sae-encoder.js';
+import { corpusWindows } from './corpus-windows.js';
 
 /** Tokens of context shown before and after the marked token in a top context. */
 const CONTEXT_BEFORE = 10;
@@ -38,9 +39,8 @@ export interface CollectedFeatureStats {
 export async function collectFeatureStats(options: CollectFeatureStatsOptions): Promise<CollectedFeatureStats> {
   const { engine, encoder } = options;
   const { sae } = encoder;
-  const { bos, addBos, nParallel, nCtxPerSequence } = engine.info;
+  const { bos, nParallel, nCtxPerSequence } = engine.info;
   const windowTokens = Math.min(options.windowTokens ?? 256, nCtxPerSequence);
-  if (!Number.isSafeInteger(windowTokens) || windowTokens < 2) throw new RangeError(`windowTokens must be an integer >= 2 (got ${windowTokens})`);
   const maxTokens = options.maxTokens ?? Infinity;
   const collector = new FeatureStatsCollector(sae.dSae, options.topContexts ?? DEFAULT_TOP_CONTEXTS);
   /** every window kept for its contexts; a row id is windowIndex · windowTokens + position */
@@ -69,21 +69,13 @@ export async function collectFeatureStats(options: CollectFeatureStatsOptions): 
 
   // windows go through the model nParallel at a time, so the engine batches them
   let group: number[][] = [];
-  for (const text of options.documents) {
+  for (const window of corpusWindows(engine, options.documents, windowTokens)) {
     if (collector.tokens >= maxTokens) break;
-    const tokens = engine.tokenize(text, { addSpecial: true, parseSpecial: false });
-    const startsWithBos = tokens[0] === bos;
-    const body = startsWithBos ? tokens.slice(1) : tokens;
-    if (body.length === 0) continue;
-    documents++;
-    const prefix = startsWithBos || (addBos && bos >= 0) ? [bos] : [];
-    for (let at = 0; at < body.length; at += windowTokens - prefix.length) {
-      group.push([...prefix, ...body.slice(at, at + windowTokens - prefix.length)]);
-      if (group.length === nParallel) {
-        await encodeWindows(group);
-        group = [];
-        if (collector.tokens >= maxTokens) break;
-      }
+    documents = window.document + 1;
+    group.push(window.tokens);
+    if (group.length === nParallel) {
+      await encodeWindows(group);
+      group = [];
     }
   }
   if (group.length > 0 && collector.tokens < maxTokens) await encodeWindows(group);
