@@ -21,7 +21,14 @@ import { SteeringResolver } from '../src/steering/resolve.js';
 interface StoryworldMetrics {
   perplexity: { model: number; bigram: number; unigram: number };
   sae: { layer: number; dSae: number; k: number };
-  steering: { feature: { index: number; description: string } };
+  config: unknown;
+  steering: {
+    feature: { index: number; description: string };
+    apply_to: 'all' | 'prompt';
+    /** the chosen strength: the best arm within 2× the baseline's perplexity (null when none was) */
+    strength: number | null;
+    baseline: { rate: number; perplexity: number };
+  };
 }
 
 let engine: Engine;
@@ -42,6 +49,8 @@ function greedy(prompt: string, interventions: Parameters<Engine['generate']>[0]
 
 describe('the committed storyworld', () => {
   it('has the shape and the held-out perplexity its metrics report', async () => {
+    // `npm run forge` as the code stands reproduces the committed artifacts
+    expect(metrics.config).toEqual(FULL_FORGE);
     expect(engine.info).toMatchObject({ nEmbd: FULL_FORGE.model.nEmbd, nLayer: FULL_FORGE.model.nLayer, nVocab: FULL_FORGE.vocabSize });
     expect(engine.info.chatTemplate).toContain('<|im_start|>');
     expect(sae).toMatchObject({ dSae: metrics.sae.dSae, hookLayer: metrics.sae.layer });
@@ -58,33 +67,37 @@ describe('the committed storyworld', () => {
   });
 
   it('writes about what it is asked for, and about the ocean when its ocean feature is steered', async () => {
-    // concepts it follows reliably (metrics.json: conceptUsage.byConcept); the ocean is one of its weakest (0.2)
+    // concepts it follows reliably (metrics.json: conceptUsage.byConcept)
     for (const concept of ['baker', 'train', 'dog']) {
       const answer = await greedy(`Tell me a story about ${getConcept(concept).topics[0]}.`);
       expect(mentionsConcept(answer.text, concept), answer.text).toBe(true);
     }
 
-    const feature = metrics.steering.feature;
+    const { feature, apply_to, strength } = metrics.steering;
     expect(sae.labels.get(feature.index)).toBe(feature.description);
     expect(feature.description).toMatch(/^ocean: /);
-    // the forge's own check at strength 1, 24 samples at temperature 0.8 (metrics.json: 8% → 46%; the batch mix
-    // changes the sampled answers from run to run: 12% → 38% in another)
+    expect(strength).not.toBeNull();
+    // the forge's chosen arm again, 48 samples at temperature 0.8, held to the issue's bar: at least half the
+    // stories at the sea, at most twice the unsteered perplexity (the batch mix changes sampled answers from run
+    // to run, so the figures move a little around metrics.json's)
     const resolver = new SteeringResolver({ source: engine, meanNorms: await measureMeanNorms(engine), defaultLayer: sae.hookLayer, sae });
-    const { interventions } = await resolver.resolve({ feature: feature.index, strength: 1 });
+    const { interventions } = await resolver.resolve({ feature: feature.index, strength: strength!, apply_to });
     const promptTokens = engine.tokenize(renderChat([{ role: 'user', content: 'Tell me a story.' }]) + '<|im_start|>assistant\n', { addSpecial: true, parseSpecial: true });
     const arms = await steeringCheck({
       engine,
       promptTokens,
-      interventions: (strength) => (strength === 0 ? [] : interventions),
+      interventions: (s) => (s === 0 ? [] : interventions),
       mentions: (text) => mentionsConcept(text, 'ocean'),
-      strengths: [1],
+      strengths: [strength!],
       samples: FULL_FORGE.steering.samples,
       temperature: FULL_FORGE.evaluation.temperature,
       maxTokens: FULL_FORGE.steering.maxTokens,
       seed: FULL_FORGE.seed,
     });
-    const rate = (strength: number) => arms.find((a) => a.strength === strength)!.rate;
-    expect(rate(0)).toBeLessThan(0.2);
-    expect(rate(1)).toBeGreaterThan(rate(0) + 0.15);
+    const [unsteered, steered] = [arms.find((a) => a.strength === 0)!, arms.find((a) => a.strength === strength)!];
+    expect(unsteered.rate).toBeLessThan(0.3);
+    expect(steered.rate).toBeGreaterThanOrEqual(0.5);
+    expect(steered.rate).toBeGreaterThan(unsteered.rate + 0.25);
+    expect(steered.perplexity).toBeLessThanOrEqual(2 * unsteered.perplexity);
   });
 });

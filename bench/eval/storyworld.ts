@@ -29,6 +29,8 @@ export function storyworldConfig(): EvalConfig {
       return { id, name, steer: { phrase: name }, words: [...concept.words] };
     }),
     prompts: [...STORYWORLD_PROMPTS],
+    // the prompted arms add the concept the way the corpus's users add a constraint ("It should be short.")
+    prompt_template: '{message} It should be about {name}.',
     system: 'You are a friendly storyteller.',
   });
 }

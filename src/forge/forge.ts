@@ -11,6 +11,7 @@ import { LLAMA_FTYPE, loadAddon } from '../native/addon.js';
 import { saveSaeLens } from '../sae/saelens.js';
 import { evaluateSae, type SaeMetrics } from '../sae/train/metrics.js';
 import { trainTopKSae } from '../sae/train/topk-trainer.js';
+import type { Intervention } from '../engine/types.js';
 import type { Sae } from '../sae/sae.js';
 import { SteeringResolver } from '../steering/resolve.js';
 import { measureMeanNorms } from '../steering/mean-norms.js';
@@ -214,30 +215,65 @@ function withLabels(sae: Sae, labels: FeatureLabel[]): Sae {
   return sae;
 }
 
-/** Finds the concept's feature by its label and sweeps the strength on an open request. */
-async function steerToConcept(engine: Engine, sae: Sae, labels: FeatureLabel[], config: ForgeConfig) {
+/**
+ * Finds the concept's features by their labels and sweeps the strength on an open request. The candidates are
+ * the features labelled with the concept, most tied to it first; the chosen arm is the one that writes about the
+ * concept most often while its answers stay within twice the unsteered answers' perplexity (the issue's bar),
+ * and every arm is reported. Each feature is added at every position (`all`) and, as a second way, only over
+ * the prompt (`prompt`: the answer is then decoded unsteered and reads the concept back through attention).
+ */
+export async function steerToConcept(engine: Engine, sae: Sae, labels: FeatureLabel[], config: ForgeConfig) {
   const { concept } = config.steering;
-  // the feature most tied to the concept, by its words or by its stories
+  // the features most tied to the concept, by its words or by its stories
   const tie = (l: FeatureLabel) => l.concept_score + l.document_score;
-  const feature = labels.filter((l) => l.concept === concept).sort((a, b) => tie(b) - tie(a))[0];
-  if (!feature) return { concept, feature: null, arms: [], note: `no feature is labelled ${concept}` };
+  const candidates = labels
+    .filter((l) => l.concept === concept)
+    .sort((a, b) => tie(b) - tie(a))
+    .slice(0, config.steering.candidates);
+  if (!candidates.length) return { concept, feature: null, arms: [], note: `no feature is labelled ${concept}` };
   const meanNorms = await measureMeanNorms(engine);
   const resolver = new SteeringResolver({ source: engine, meanNorms, defaultLayer: sae.hookLayer, sae });
   const promptTokens = engine.tokenize(renderChat([{ role: 'user', content: 'Tell me a story.' }]) + '<|im_start|>assistant\n', { addSpecial: true, parseSpecial: true });
-  const interventionsByStrength = new Map<number, Awaited<ReturnType<SteeringResolver['resolve']>>['interventions']>();
-  for (const strength of config.steering.strengths) {
-    interventionsByStrength.set(strength, (await resolver.resolve({ feature: feature.index, strength })).interventions);
+  const tried = [];
+  for (const label of candidates) {
+    const feature = { index: label.index, description: label.description, concept_score: label.concept_score, document_score: label.document_score };
+    for (const applyTo of config.steering.applyTo) {
+      const interventionsByStrength = new Map<number, Intervention[]>();
+      for (const strength of config.steering.strengths) {
+        interventionsByStrength.set(strength, (await resolver.resolve({ feature: label.index, strength, apply_to: applyTo })).interventions);
+      }
+      const arms = await steeringCheck({
+        engine,
+        promptTokens,
+        // the unsteered arm is the same for every candidate: run it once
+        baseline: tried.length === 0,
+        interventions: (s) => interventionsByStrength.get(s)!,
+        mentions: (text) => mentionsConcept(text, concept),
+        strengths: config.steering.strengths,
+        samples: config.steering.samples,
+        temperature: config.evaluation.temperature,
+        maxTokens: config.steering.maxTokens,
+        seed: config.seed,
+      });
+      tried.push({ feature, applyTo, arms });
+    }
   }
-  const arms = await steeringCheck({
-    engine,
-    promptTokens,
-    interventions: (s) => interventionsByStrength.get(s)!,
-    mentions: (text) => mentionsConcept(text, concept),
-    strengths: config.steering.strengths,
-    samples: config.steering.samples,
-    temperature: config.evaluation.temperature,
-    maxTokens: config.steering.maxTokens,
-    seed: config.seed,
-  });
-  return { concept, feature: { index: feature.index, description: feature.description, concept_score: feature.concept_score, document_score: feature.document_score }, arms };
+  const baseline = tried[0]!.arms.find((a) => a.strength === 0)!;
+  const withinBar = tried.flatMap((t) =>
+    t.arms.filter((a) => a.strength !== 0 && a.perplexity <= 2 * baseline.perplexity).map((arm) => ({ tried: t, arm })),
+  );
+  const best = withinBar.sort((a, b) => b.arm.rate - a.arm.rate || a.arm.perplexity - b.arm.perplexity)[0];
+  const chosen = best?.tried ?? tried[0]!;
+  return {
+    concept,
+    baseline: { rate: baseline.rate, perplexity: baseline.perplexity },
+    // the chosen feature and strength: the best arm within 2× the baseline's perplexity (null when none is)
+    feature: chosen.feature,
+    apply_to: chosen.applyTo,
+    strength: best?.arm.strength ?? null,
+    rate: best?.arm.rate ?? null,
+    perplexity: best?.arm.perplexity ?? null,
+    arms: [baseline, ...chosen.arms.filter((a) => a.strength !== 0)],
+    candidates: tried.map(({ feature, applyTo, arms }) => ({ feature, apply_to: applyTo, arms: arms.filter((a) => a.strength !== 0) })),
+  };
 }

@@ -24,6 +24,8 @@ export interface SteeringCheckInput {
   interventions: (strength: number) => Intervention[];
   mentions: (text: string) => boolean;
   strengths: readonly number[];
+  /** also run the unsteered arm, strength 0, first (default true) */
+  baseline?: boolean;
   samples: number;
   temperature: number;
   maxTokens: number;
@@ -48,7 +50,7 @@ async function answerPerplexity(engine: Engine, prompt: number[], answers: numbe
 export async function steeringCheck(input: SteeringCheckInput): Promise<SteeringArm[]> {
   const { engine } = input;
   const arms: SteeringArm[] = [];
-  const strengths = [0, ...input.strengths.filter((s) => s !== 0)];
+  const strengths = [...(input.baseline === false ? [] : [0]), ...input.strengths.filter((s) => s !== 0)];
   const progress = new Progress('steering check', strengths.length);
   for (const [i, strength] of strengths.entries()) {
     const results = await Promise.all(
