@@ -46,6 +46,7 @@ COPY --from=builder /app/node_modules ./node_modules
 COPY --from=builder /app/build/variants ./build/variants
 COPY package.json package-lock.json tsconfig.json ./
 COPY src ./src
+COPY bin ./bin
 USER steerd
 ENV NODE_ENV=production
 EXPOSE 8080

@@ -59,13 +59,13 @@ const OPTIONS = {
   model: {
     flag: 'model',
     arg: 'PATH',
-    help: 'GGUF model file (default: a small random-weight demo model, generated on first use)',
+    help: 'GGUF model file (default: the embedded storyworld model, models/storyworld/, with its SAE)',
     schema: z.string().min(1).optional(),
   },
   sae: {
     flag: 'sae',
     arg: 'PATH',
-    help: 'sparse autoencoder for feature steering (SAELens, sparsify, Llama Scope or Gemma Scope folder)',
+    help: 'sparse autoencoder for feature steering (SAELens, sparsify, Llama Scope or Gemma Scope folder; default: the storyworld SAE with the storyworld model)',
     schema: z.string().min(1).optional(),
   },
   host: { flag: 'host', arg: 'HOST', help: 'address to listen on', schema: z.string().min(1).default('127.0.0.1') },
