@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
+import { failWithUsage, gpuFlag, integerFlag, type Fail } from './cli-flags.js';
 import { Engine } from '../engine/engine.js';
 import { defaultServedSet } from '../models/default-model.js';
 import { captureActivationsToFile } from '../sae/capture-activations-file.js';
@@ -37,18 +38,8 @@ const { values } = parseArgs({
   },
 });
 
-function fail(message: string, code = 2): never {
-  console.error(`steerd sae capture: ${message}${code === 2 ? `\n\n${USAGE}` : ''}`);
-  process.exit(code);
-}
-
-function intFlag(flag: 'layer' | 'max-rows' | 'window' | 'threads', min: number): number | undefined {
-  const text = values[flag];
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (text.trim() === '' || !Number.isSafeInteger(value) || value < min) fail(`--${flag} must be an integer >= ${min} (got "${text}")`);
-  return value;
-}
+const fail: Fail = failWithUsage('steerd sae capture', USAGE);
+const intFlag = (flag: 'layer' | 'max-rows' | 'window' | 'threads', min: number) => integerFlag(fail, flag, values[flag], min);
 
 if (values.help) {
   console.log(USAGE);
@@ -56,8 +47,7 @@ if (values.help) {
 }
 if (!values.corpus) fail('--corpus is required');
 if (!values.out) fail('--out is required');
-const gpu = (values.gpu ?? 'auto') as 'auto' | 'cuda' | 'vulkan' | 'metal' | 'cpu';
-if (!['auto', 'cuda', 'vulkan', 'metal', 'cpu'].includes(gpu)) fail(`--gpu must be auto, cuda, vulkan, metal or cpu (got "${values.gpu}")`);
+const gpu = gpuFlag(fail, values.gpu);
 const layerFlag = intFlag('layer', 0);
 const maxRows = intFlag('max-rows', 1);
 const windowTokens = intFlag('window', 2) ?? 256;

@@ -8,6 +8,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { failWithUsage, gpuFlag, integerFlag, type Fail } from './cli-flags.js';
 import { Engine } from '../engine/engine.js';
 import { defaultServedSet } from '../models/default-model.js';
 import { collectFeatureStats, corpusDocuments } from '../sae/collect-feature-stats.js';
@@ -43,18 +44,8 @@ const { values } = parseArgs({
   },
 });
 
-function fail(message: string, code = 2): never {
-  console.error(`steerd sae stats: ${message}${code === 2 ? `\n\n${USAGE}` : ''}`);
-  process.exit(code);
-}
-
-function intFlag(flag: 'max-tokens' | 'window' | 'top-contexts' | 'threads', min: number): number | undefined {
-  const text = values[flag];
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (text.trim() === '' || !Number.isSafeInteger(value) || value < min) fail(`--${flag} must be an integer >= ${min} (got "${text}")`);
-  return value;
-}
+const fail: Fail = failWithUsage('steerd sae stats', USAGE);
+const intFlag = (flag: 'max-tokens' | 'window' | 'top-contexts' | 'threads', min: number) => integerFlag(fail, flag, values[flag], min);
 
 if (values.help) {
   console.log(USAGE);
@@ -62,8 +53,7 @@ if (values.help) {
 }
 if (!values.sae) fail('--sae is required');
 if (!values.corpus) fail('--corpus is required');
-const gpu = (values.gpu ?? 'auto') as 'auto' | 'cuda' | 'vulkan' | 'metal' | 'cpu';
-if (!['auto', 'cuda', 'vulkan', 'metal', 'cpu'].includes(gpu)) fail(`--gpu must be auto, cuda, vulkan, metal or cpu (got "${values.gpu}")`);
+const gpu = gpuFlag(fail, values.gpu);
 const maxTokens = intFlag('max-tokens', 1);
 const windowTokens = intFlag('window', 2);
 const topContexts = intFlag('top-contexts', 1);
