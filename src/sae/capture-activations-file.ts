@@ -6,7 +6,7 @@
  */
 import type { Engine } from '../engine/engine.js';
 import { ActivationsWriter } from './train/activations-file.js';
-import { corpusWindows } from './corpus-windows.js';
+import { corpusWindows, windowGroups, type CorpusWindow } from './corpus-windows.js';
 
 export type CaptureEngine = Pick<Engine, 'info' | 'tokenize' | 'captureResiduals'>;
 
@@ -39,7 +39,7 @@ export async function captureActivationsToFile(options: CaptureToFileOptions): P
   });
   let rows = 0;
   let documents = 0;
-  const captureGroup = async (group: { tokens: number[]; firstTextRow: number }[]) => {
+  const captureGroup = async (group: CorpusWindow[]) => {
     const captured = await Promise.all(group.map((w) => engine.captureResiduals(w.tokens, [layer], options.signal)));
     for (const [g, w] of group.entries()) {
       const take = Math.min(w.tokens.length - w.firstTextRow, maxRows - rows);
@@ -50,18 +50,11 @@ export async function captureActivationsToFile(options: CaptureToFileOptions): P
     options.onProgress?.({ rows, documents });
   };
   try {
-    // nParallel windows at a time, so the engine batches them into shared decode steps
-    let group: { tokens: number[]; firstTextRow: number }[] = [];
-    for (const window of corpusWindows(engine, options.documents, windowTokens)) {
+    for (const group of windowGroups(corpusWindows(engine, options.documents, windowTokens), nParallel)) {
       if (rows >= maxRows) break;
-      documents = window.document + 1;
-      group.push(window);
-      if (group.length === nParallel) {
-        await captureGroup(group);
-        group = [];
-      }
+      documents = group.at(-1)!.document + 1;
+      await captureGroup(group);
     }
-    if (group.length > 0 && rows < maxRows) await captureGroup(group);
     if (rows === 0) throw new Error('the corpus gave no tokens to capture');
     await writer.close();
   } catch (err) {

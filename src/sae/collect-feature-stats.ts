@@ -8,7 +8,7 @@ import type { Engine } from '../engine/engine.js';
 import { FeatureStatsCollector, DEFAULT_TOP_CONTEXTS } from './feature-stats-collector.js';
 import type { FeatureStatsRow } from './feature-stats.js';
 import type { SaeEncoder } from './sae-encoder.js';
-import { corpusWindows } from './corpus-windows.js';
+import { corpusWindows, windowGroups } from './corpus-windows.js';
 
 /** Tokens of context shown before and after the marked token in a top context. */
 const CONTEXT_BEFORE = 10;
@@ -67,18 +67,11 @@ export async function collectFeatureStats(options: CollectFeatureStatsOptions): 
     options.onProgress?.({ tokens: collector.tokens, documents });
   };
 
-  // windows go through the model nParallel at a time, so the engine batches them
-  let group: number[][] = [];
-  for (const window of corpusWindows(engine, options.documents, windowTokens)) {
+  for (const group of windowGroups(corpusWindows(engine, options.documents, windowTokens), nParallel)) {
     if (collector.tokens >= maxTokens) break;
-    documents = window.document + 1;
-    group.push(window.tokens);
-    if (group.length === nParallel) {
-      await encodeWindows(group);
-      group = [];
-    }
+    documents = group.at(-1)!.document + 1;
+    await encodeWindows(group.map((w) => w.tokens));
   }
-  if (group.length > 0 && collector.tokens < maxTokens) await encodeWindows(group);
 
   const rows = collector.finish((rowId) => {
     const tokens = windows[Math.floor(rowId / windowTokens)]!;

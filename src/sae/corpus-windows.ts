@@ -31,3 +31,16 @@ export function* corpusWindows(engine: WindowEngine, documents: Iterable<string>
     document++;
   }
 }
+
+/** Windows `size` at a time (the last group may be shorter): the engine batches a group into shared decode steps. */
+export function* windowGroups(windows: Iterable<CorpusWindow>, size: number): Generator<CorpusWindow[]> {
+  let group: CorpusWindow[] = [];
+  for (const window of windows) {
+    group.push(window);
+    if (group.length === size) {
+      yield group;
+      group = [];
+    }
+  }
+  if (group.length > 0) yield group;
+}
